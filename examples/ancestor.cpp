@@ -1,0 +1,9 @@
+// The ancestor example as a program of its own; examples/tour.cpp runs it with the others.
+#include <iostream>
+
+#include "ancestor.hpp"
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard guard(argc, argv);
+  return example_ancestor(std::cout);
+}

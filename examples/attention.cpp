@@ -1,0 +1,9 @@
+// The attention example as a program of its own; examples/tour.cpp runs it with the others.
+#include <iostream>
+
+#include "attention.hpp"
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard guard(argc, argv);
+  return example_attention(std::cout);
+}

@@ -1,0 +1,9 @@
+// The GNN example as a program of its own; examples/tour.cpp runs it with the others.
+#include <iostream>
+
+#include "gnn.hpp"
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard guard(argc, argv);
+  return example_gnn(std::cout);
+}

@@ -1,0 +1,245 @@
+// program: a set of equations as one value. Its symbol table (name -> slot), index table (name -> position, static
+// extent), same-left-hand-side groups, dependency graph and recursive strata are computed at compile time, and the
+// whole-program checks (conflicting declarations, static extents, stratified negation) fire here, once.
+#pragma once
+#include <cstddef>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+#include <tensorlogic/core/equation.hpp>
+#include <tensorlogic/core/tensor.hpp>
+
+namespace tensorlogic {
+
+namespace detail {
+
+template <class T, class... Out>
+inline constexpr bool name_in = ((T::name.view() == Out::name.view()) || ...);
+
+template <class Out, class In>
+struct unique_by_name;
+template <class... Out>
+struct unique_by_name<type_list<Out...>, type_list<>> {
+  using type = type_list<Out...>;
+};
+template <class... Out, class T, class... In>
+struct unique_by_name<type_list<Out...>, type_list<T, In...>> {
+  using type = typename unique_by_name<std::conditional_t<name_in<T, Out...>, type_list<Out...>, type_list<Out..., T>>,
+                                       type_list<In...>>::type;
+};
+
+template <std::size_t K, class L>
+struct type_at;
+template <std::size_t K, class T, class... R>
+struct type_at<K, type_list<T, R...>> : type_at<K - 1, type_list<R...>> {};
+template <class T, class... R>
+struct type_at<0, type_list<T, R...>> {
+  using type = T;
+};
+
+template <class L>
+struct list_size;
+template <class... T>
+struct list_size<type_list<T...>> : std::integral_constant<std::size_t, sizeof...(T)> {};
+
+template <class A, class B>
+inline constexpr bool same_declaration = A::kind == B::kind && A::rank == B::rank &&
+                                         std::is_same_v<typename A::value_type, typename B::value_type>;
+
+// The first pair of symbols sharing a name but not a declaration, as a name (empty when none).
+template <class... S>
+constexpr std::string_view conflicting_name(type_list<S...>) {
+  std::string_view found{};
+  auto one = [&]<class A>(A*) {
+    ((A::name.view() == S::name.view() && !same_declaration<A, S> && found.empty() ? (found = A::name.view(), 0) : 0),
+     ...);
+  };
+  (one(static_cast<S*>(nullptr)), ...);
+  return found;
+}
+
+inline constexpr int max_groups = 64;
+
+// Same-LHS groups, dependency closure and strata, computed once per program type.
+struct program_structure {
+  int n_equations = 0;
+  int n_groups = 0;
+  int group_of[max_groups]{};       // equation -> group
+  int group_head[max_groups]{};     // group -> slot of its left-hand side
+  bool reads[max_groups][max_groups]{};     // group g reads group h's head
+  bool negates[max_groups][max_groups]{};   // ... under negation
+  bool reach[max_groups][max_groups]{};     // transitive closure of reads
+  int order[max_groups]{};          // groups in evaluation order
+  int stratum_of[max_groups]{};     // group -> stratum
+  int n_strata = 0;
+  bool recursive[max_groups]{};     // stratum -> has a cycle
+  bool self_read[max_groups]{};     // group reads its own head (directly)
+  int bad_negated = -1, bad_head = -1;  // slots of a negation inside a cycle
+};
+
+}  // namespace detail
+
+namespace detail {
+template <class Prog>
+constexpr void diagnose_program();
+}
+
+// tl::program(eqs...) (class template argument deduction) builds the program value; whole-program checks fire here.
+template <class... Eqs>
+struct program {
+  std::tuple<Eqs...> equations;
+
+  constexpr program(const Eqs&... eqs) : equations(eqs...) { detail::diagnose_program<program>(); }
+
+  static constexpr std::size_t size = sizeof...(Eqs);
+  using all_symbols = typename detail::concat_all<
+      typename detail::concat<type_list<typename Eqs::head>, typename Eqs::rhs_type::symbols>::type...>::type;
+  // Every symbol of the program, one per name, in order of first appearance; a symbol's position is its slot.
+  using symbols = typename detail::unique_by_name<type_list<>, all_symbols>::type;
+  static constexpr std::size_t n_slots = detail::list_size<symbols>::value;
+  template <std::size_t Slot>
+  using symbol_at = typename detail::type_at<Slot, symbols>::type;
+
+  static constexpr std::string_view slot_name(std::size_t slot) {
+    std::string_view r{};
+    std::size_t k = 0;
+    [&]<class... S>(type_list<S...>) { ((k++ == slot ? (r = S::name.view(), 0) : 0), ...); }(symbols{});
+    return r;
+  }
+  static constexpr int slot_of(std::string_view name) {
+    int r = -1, k = 0;
+    [&]<class... S>(type_list<S...>) { ((S::name.view() == name ? (r = k, ++k) : ++k), ...); }(symbols{});
+    return r;
+  }
+  static constexpr bool structure_is_relation(int slot) {
+    bool r = false;
+    int k = 0;
+    [&]<class... S>(type_list<S...>) { ((k++ == slot ? (r = S::kind == symbol_kind::relation, 0) : 0), ...); }(symbols{});
+    return r;
+  }
+  template <class Sym>
+  static constexpr bool contains = slot_of(Sym::name.view()) >= 0;
+
+  // The index table: every index name with its static extent (dynamic_extent if bound at run time).
+  static constexpr detail::name_set indices = [] {
+    detail::name_set s;
+    (Eqs::lhs_type::indices(s), ...);
+    (Eqs::rhs_type::indices(s), ...);
+    return s;
+  }();
+  static constexpr std::size_t n_indices = static_cast<std::size_t>(indices.size);
+  static constexpr int index_position(std::string_view name) { return indices.find(name); }
+
+  static constexpr detail::program_structure structure = [] {
+    detail::program_structure st;
+    st.n_equations = static_cast<int>(sizeof...(Eqs));
+    int e = 0;
+    auto add_equation = [&]<class E>(E*) {
+      int head = slot_of(E::head::name.view());
+      int g = -1;
+      for (int k = 0; k < st.n_groups; ++k)
+        if (st.group_head[k] == head) g = k;
+      if (g < 0) {
+        g = st.n_groups++;
+        st.group_head[g] = head;
+      }
+      st.group_of[e++] = g;
+    };
+    (add_equation(static_cast<Eqs*>(nullptr)), ...);
+    e = 0;
+    auto add_edges = [&]<class E>(E*) {
+      int g = st.group_of[e++];
+      auto edge = [&](std::string_view name, bool negated) {
+        int slot = slot_of(name);
+        for (int h = 0; h < st.n_groups; ++h)
+          if (st.group_head[h] == slot) {
+            st.reads[g][h] = true;
+            if (negated) st.negates[g][h] = true;
+          }
+      };
+      [&]<class... S>(type_list<S...>) { (edge(S::name.view(), false), ...); }(typename E::rhs_type::symbols{});
+      [&]<class... S>(type_list<S...>) { (edge(S::name.view(), true), ...); }(typename E::rhs_type::negated{});
+    };
+    (add_edges(static_cast<Eqs*>(nullptr)), ...);
+    const int n = st.n_groups;
+    for (int a = 0; a < n; ++a)
+      for (int b = 0; b < n; ++b) st.reach[a][b] = st.reads[a][b];
+    for (int k = 0; k < n; ++k)
+      for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b)
+          if (st.reach[a][k] && st.reach[k][b]) st.reach[a][b] = true;
+    for (int g = 0; g < n; ++g) st.self_read[g] = st.reads[g][g];
+    // Strata: strongly connected components, emitted so that every component follows those it reads.
+    bool placed[detail::max_groups]{};
+    int count = 0;
+    while (count < n) {
+      for (int g = 0; g < n; ++g) {
+        if (placed[g]) continue;
+        bool ready = true;
+        for (int h = 0; h < n; ++h)
+          if (!placed[h] && h != g && st.reach[g][h] && !st.reach[h][g]) ready = false;
+        if (!ready) continue;
+        const int s = st.n_strata++;
+        st.recursive[s] = st.reach[g][g];
+        for (int h = 0; h < n; ++h)
+          if (!placed[h] && (h == g || (st.reach[g][h] && st.reach[h][g]))) {
+            placed[h] = true;
+            st.stratum_of[h] = s;
+            st.order[count++] = h;
+          }
+        break;
+      }
+    }
+    for (int a = 0; a < n; ++a)
+      for (int b = 0; b < n; ++b)
+        if (st.negates[a][b] && st.reach[b][a] && st.bad_negated < 0) {
+          st.bad_negated = st.group_head[b];
+          st.bad_head = st.group_head[a];
+        }
+    return st;
+  }();
+
+  static constexpr bool valid = (Eqs::valid && ...) && structure.bad_negated < 0;
+};
+
+namespace detail {
+struct extent_conflict {
+  std::string_view name{};
+  std::size_t a = 0, b = 0;
+};
+template <class... E>
+constexpr extent_conflict find_extent_conflict(std::tuple<E...>*) {
+  index_use_list u;
+  (E::lhs_type::index_uses(u), ...);
+  (E::rhs_type::index_uses(u), ...);
+  extent_conflict r;
+  for (int a = 0; a < u.size; ++a)
+    for (int b = a + 1; b < u.size; ++b)
+      if (r.name.empty() && u.items[a].name == u.items[b].name && u.items[a].extent != u.items[b].extent)
+        r = {u.items[a].name, u.items[a].extent, u.items[b].extent};
+  return r;
+}
+
+template <class Prog>
+constexpr void diagnose_program() {
+  constexpr std::string_view dup = conflicting_name(typename Prog::all_symbols{});
+  if constexpr (!dup.empty()) {
+    (void)diagnostics::conflicting_declarations<to_fixed<dup.size()>(dup)>{};
+  }
+  constexpr extent_conflict conflict = find_extent_conflict(static_cast<decltype(Prog::equations)*>(nullptr));
+  if constexpr (!conflict.name.empty()) {
+    (void)diagnostics::static_extent_conflict<to_fixed<conflict.name.size()>(conflict.name), conflict.a, conflict.b>{};
+  }
+  if constexpr (Prog::structure.bad_negated >= 0) {
+    constexpr std::string_view r = Prog::slot_name(Prog::structure.bad_negated);
+    constexpr std::string_view h = Prog::slot_name(Prog::structure.bad_head);
+    (void)diagnostics::negation_in_cycle<to_fixed<r.size()>(r), to_fixed<h.size()>(h)>{};
+  }
+}
+}  // namespace detail
+
+template <class... Eqs>
+program(const Eqs&...) -> program<Eqs...>;
+
+}  // namespace tensorlogic

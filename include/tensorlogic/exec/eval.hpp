@@ -1,0 +1,290 @@
+// tl::eval and tl::fixpoint: run a program's equations in dependency order, one generated kernel per equation,
+// on any enabled execution space. Every run-time check (unbound inputs, left-hand-side subscripts) happens before
+// the first kernel launches.
+#pragma once
+#include <Kokkos_Core.hpp>
+#include <array>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <tensorlogic/exec/kernel.hpp>
+#include <tensorlogic/exec/store.hpp>
+#include <tensorlogic/plan/lower.hpp>
+
+namespace tensorlogic {
+
+struct fixpoint_options {
+  long max_iterations = 1000000;
+};
+
+namespace detail {
+
+template <class Prog, std::size_t... K>
+constexpr auto static_extents_of(std::index_sequence<K...>) {
+  return exec::static_extents<(Prog::indices.items[K].extent == dynamic_extent
+                                   ? -1L
+                                   : static_cast<long>(Prog::indices.items[K].extent))...>{};
+}
+
+template <class Store, std::size_t Slot>
+auto slot_view_data(Store& s) {
+  using sym = typename Store::template symbol_at<Slot>;
+  exec::slot_data<typename sym::value_type, static_cast<int>(sym::rank)> d;
+  d.data = std::get<Slot>(s.views()).data();
+  for (std::size_t k = 0; k < sym::rank; ++k) d.extent[k] = s.shape(Slot)[k];
+  return d;
+}
+
+template <class Store, std::size_t... S>
+auto make_table_impl(Store& s, std::index_sequence<S...>) {
+  exec::slot_table<decltype(slot_view_data<Store, S>(s))...> t{};
+  ((exec::table_get<static_cast<int>(S)>::get(t) = slot_view_data<Store, S>(s)), ...);
+  return t;
+}
+template <class Store, std::size_t First>
+auto make_table(Store& s) {
+  return make_table_impl(s, std::make_index_sequence<Store::n_slots>{});
+}
+
+template <class Store>
+using table_t = decltype(make_table<Store, 0>(std::declval<Store&>()));
+
+template <class T>
+using compute_type = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+
+template <class L>
+struct lhs_plain;
+template <class S, class... D>
+struct lhs_plain<ref<S, D...>> {
+  static constexpr bool value = (index_type<D> && ...);
+};
+
+inline void fill_lhs_dims(exec::lhs_dim*, const plan::dims<>&, const long*, const std::string&, int) {}
+template <class D, class... R>
+void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long* shape, const std::string& who, int k) {
+  exec::lhs_dim& o = out[k];
+  o.extent = shape[k];
+  if constexpr (requires { d.head.offset; }) {
+    [&]<int... Pos>(const plan::dim_affine<Pos...>& a) {
+      if constexpr (sizeof...(Pos) == 0) {
+        o.kind = 2;
+        o.offset = a.offset;
+      } else {
+        o.kind = 1;
+        ((o.pos = Pos), ...);
+        if (a.coef[0] != 1)
+          throw error("in the equation for " + who + ": left-hand-side subscript " + std::to_string(k) +
+                      " scales its index by " + std::to_string(a.coef[0]) + "; only index + c and (index + c) / n are allowed");
+        if (a.divisor < 1)
+          throw error("in the equation for " + who + ": left-hand-side subscript " + std::to_string(k) +
+                      " divides by " + std::to_string(a.divisor));
+        o.offset = a.offset;
+        o.divisor = a.divisor;
+      }
+    }(d.head);
+  } else {
+    [&]<int Pos>(const plan::dim_var<Pos>&) {
+      o.kind = 0;
+      o.pos = Pos;
+    }(d.head);
+  }
+  fill_lhs_dims(out, d.tail, shape, who, k + 1);
+}
+
+// Launches the kernel of equation E into `target` (the head's view or its scratch buffer).
+template <std::size_t E, class Prog, class Store, class Space>
+void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+  const auto& eq = std::get<E>(prog.equations);
+  using eq_t = std::remove_cvref_t<decltype(eq)>;
+  using head = typename eq_t::head;
+  constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
+  constexpr int rank = static_cast<int>(head::rank);
+  constexpr int nidx = static_cast<int>(Prog::n_indices);
+  using R = compute_type<typename head::value_type>;
+  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
+  using ctx_t = exec::kernel_context<table_t<Store>, static_t, nidx>;
+  auto rhs = plan::lower_rhs<Prog>(eq);
+  auto lhs = plan::lower_lhs<Prog>(eq);
+  using rhs_t = decltype(rhs);
+  using out_t = typename head::value_type;
+  using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value>;
+
+  kernel_t k{};
+  k.ctx.table = make_table<Store, 0>(s);
+  for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+  k.rhs = rhs;
+  k.out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+  k.mode = mode;
+  const std::string who(head::name.view());
+  fill_lhs_dims(k.dims, lhs.subscripts, s.shape(slot).data(), who, 0);
+  long cells = 1;
+  for (int d = 0; d < rank; ++d) {
+    if (k.dims[d].kind == 2) {
+      if (k.dims[d].offset < 0 || k.dims[d].offset >= k.dims[d].extent) return;  // writes outside are dropped
+      continue;
+    }
+    if constexpr (exec::normalizer_of<rhs_t>::present) {
+      if (k.dims[d].kind == 0 && k.dims[d].pos == exec::normalizer_of<rhs_t>::position) {
+        k.norm_dim = d;
+        continue;
+      }
+    }
+    cells *= k.dims[d].extent;
+  }
+  Kokkos::parallel_for("tensorlogic::equation " + who,
+                       Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), k);
+}
+
+template <class D>
+inline constexpr bool constant_subscript = false;
+template <bool Dv>
+inline constexpr bool constant_subscript<index_affine<Dv>> = true;
+
+template <std::size_t E, class Prog>
+constexpr bool has_constant_lhs_dim() {
+  using eq_t = std::tuple_element_t<E, decltype(Prog::equations)>;
+  bool c = false;
+  [&]<class S, class... D>(ref<S, D...>*) {
+    ((c = c || constant_subscript<D>), ...);
+  }(static_cast<typename eq_t::lhs_type*>(nullptr));
+  return c;
+}
+
+// Per-slot buffer operations, selected at run time from a table of function pointers.
+template <class Store, class Space, std::size_t Slot>
+struct slot_ops {
+  static void zero(Store& s, bool scratch) {
+    if (scratch)
+      Kokkos::deep_copy(s.template scratch<Slot>(), 0);
+    else
+      Kokkos::deep_copy(std::get<Slot>(s.views()), 0);
+  }
+  static void to_scratch(Store& s) { Kokkos::deep_copy(s.template scratch<Slot>(), std::get<Slot>(s.views())); }
+  static void from_scratch(Store& s) { Kokkos::deep_copy(std::get<Slot>(s.views()), s.template scratch<Slot>()); }
+  static long changes(Store& s, const Space& space) {
+    using T = typename Store::template symbol_at<Slot>::value_type;
+    long n = 0;
+    const auto& v = std::get<Slot>(s.views());
+    Kokkos::parallel_reduce("tensorlogic::fixpoint changes",
+                            Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, static_cast<long>(v.size())),
+                            exec::count_changes<T>{v.data(), s.template scratch<Slot>().data()}, n);
+    return n;
+  }
+};
+
+template <class Prog, class Store, class Space>
+struct runner {
+  using launch_fn = void (*)(const Prog&, Store&, const Space&, bool, exec::write_mode);
+  using zero_fn = void (*)(Store&, bool);
+  using copy_fn = void (*)(Store&);
+  using changes_fn = long (*)(Store&, const Space&);
+
+  template <std::size_t... E>
+  static constexpr std::array<launch_fn, sizeof...(E)> launchers(std::index_sequence<E...>) {
+    return {&launch_equation<E, Prog, Store, Space>...};
+  }
+  template <std::size_t... E>
+  static constexpr std::array<bool, sizeof...(E)> constant_dims(std::index_sequence<E...>) {
+    return {has_constant_lhs_dim<E, Prog>()...};
+  }
+  template <std::size_t... S>
+  static constexpr auto ops(std::index_sequence<S...>) {
+    struct table {
+      std::array<zero_fn, sizeof...(S)> zero;
+      std::array<copy_fn, sizeof...(S)> to_scratch, from_scratch;
+      std::array<changes_fn, sizeof...(S)> changes;
+    };
+    return table{{&slot_ops<Store, Space, S>::zero...},
+                 {&slot_ops<Store, Space, S>::to_scratch...},
+                 {&slot_ops<Store, Space, S>::from_scratch...},
+                 {&slot_ops<Store, Space, S>::changes...}};
+  }
+
+  // Runs one same-LHS group; returns the number of changed cells when `detect` (fixpoint), else 0.
+  static long run_group(const Prog& prog, Store& s, const Space& space, int g, bool detect) {
+    constexpr auto& st = Prog::structure;
+    static constexpr auto launch = launchers(std::make_index_sequence<Prog::size>{});
+    static constexpr auto constant = constant_dims(std::make_index_sequence<Prog::size>{});
+    static constexpr auto op = ops(std::make_index_sequence<Prog::n_slots>{});
+    const int slot = st.group_head[g];
+    const bool relation = Prog::structure_is_relation(slot);
+    const bool scratch = detect || st.self_read[g];
+    bool first = true;
+    if (scratch && relation) op.to_scratch[slot](s);
+    for (int e = 0; e < st.n_equations; ++e) {
+      if (st.group_of[e] != g) continue;
+      exec::write_mode mode = exec::write_mode::accumulate;
+      if (relation) {
+        mode = exec::write_mode::logical_or;
+      } else if (first) {
+        if (constant[e])
+          op.zero[slot](s, scratch);
+        else
+          mode = exec::write_mode::assign;
+      }
+      first = false;
+      launch[e](prog, s, space, scratch, mode);
+    }
+    if (!scratch) return 0;
+    const long changed = detect ? op.changes[slot](s, space) : 0;
+    op.from_scratch[slot](s);
+    return changed;
+  }
+
+  // Inputs (symbols no equation defines) must be bound before anything runs.
+  static void check_inputs(const Store& s) {
+    constexpr auto& st = Prog::structure;
+    for (std::size_t slot = 0; slot < Prog::n_slots; ++slot) {
+      bool defined = false;
+      for (int g = 0; g < st.n_groups; ++g) defined = defined || st.group_head[g] == static_cast<int>(slot);
+      if (!defined && !s.is_bound(slot))
+        throw error("tensor " + std::string(Prog::slot_name(slot)) +
+                    " is read by the program but was never bound (use tl::bind or write s[" +
+                    std::string(Prog::slot_name(slot)) + "])");
+    }
+  }
+};
+
+}  // namespace detail
+
+// Runs every equation once, in dependency order (a recursive stratum gets one pass; see tl::fixpoint).
+template <class Prog, class Mem, class Space = Kokkos::DefaultExecutionSpace>
+void eval(const Prog& prog, store<Prog, Mem>& s, const Space& space = Space{}) {
+  using run = detail::runner<Prog, store<Prog, Mem>, Space>;
+  run::check_inputs(s);
+  constexpr auto& st = Prog::structure;
+  for (int k = 0; k < st.n_groups; ++k) run::run_group(prog, s, space, st.order[k], false);
+  space.fence();
+}
+
+// Iterates each recursive stratum to its least fixpoint (naive iteration); returns the iterations of the
+// longest stratum. Throws tl::error if a stratum has not converged after options.max_iterations.
+template <class Prog, class Mem, class Space = Kokkos::DefaultExecutionSpace>
+long fixpoint(const Prog& prog, store<Prog, Mem>& s, const Space& space = Space{}, fixpoint_options options = {}) {
+  using run = detail::runner<Prog, store<Prog, Mem>, Space>;
+  run::check_inputs(s);
+  constexpr auto& st = Prog::structure;
+  long most = 0;
+  for (int stratum = 0; stratum < st.n_strata; ++stratum) {
+    long iterations = 0;
+    for (;;) {
+      long changed = 0;
+      for (int k = 0; k < st.n_groups; ++k) {
+        const int g = st.order[k];
+        if (st.stratum_of[g] != stratum) continue;
+        changed += run::run_group(prog, s, space, g, st.recursive[stratum]);
+      }
+      ++iterations;
+      if (!st.recursive[stratum] || changed == 0) break;
+      if (iterations >= options.max_iterations)
+        throw error("fixpoint: no convergence after " + std::to_string(iterations) + " iterations");
+    }
+    most = iterations > most ? iterations : most;
+  }
+  space.fence();
+  return most;
+}
+
+}  // namespace tensorlogic

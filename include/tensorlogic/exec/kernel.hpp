@@ -1,0 +1,463 @@
+// The generated kernels: named functors instantiated on lowered descriptors (plan/descriptor.hpp). One equation is
+// one kernel: a parallel loop over the cells of its left-hand side; each cell evaluates the fused expression tree,
+// with every projection as an inner loop. Device code only: no Hana, nothing from std that CUDA/HIP lack.
+#pragma once
+#include <Kokkos_Core.hpp>
+#include <cstdint>
+#include <type_traits>
+
+#include <tensorlogic/plan/descriptor.hpp>
+
+namespace tensorlogic::exec {
+
+#if KOKKOS_VERSION >= 40000
+namespace kmath = ::Kokkos;
+#else
+namespace kmath = ::Kokkos::Experimental;
+#endif
+
+inline constexpr int max_rank = 8;
+
+// One slot of the program's table as a kernel sees it: the data and the extents (LayoutRight).
+template <class T, int Rank>
+struct slot_data {
+  using value_type = T;
+  T* data = nullptr;
+  long extent[Rank > 0 ? Rank : 1]{};
+};
+
+template <class... S>
+struct slot_table;
+template <>
+struct slot_table<> {};
+template <class S, class... R>
+struct slot_table<S, R...> {
+  S head;
+  slot_table<R...> tail;
+};
+
+template <int K>
+struct table_get {
+  template <class S, class... R>
+  KOKKOS_INLINE_FUNCTION static const auto& get(const slot_table<S, R...>& t) {
+    return table_get<K - 1>::get(t.tail);
+  }
+  template <class S, class... R>
+  KOKKOS_INLINE_FUNCTION static auto& get(slot_table<S, R...>& t) {
+    return table_get<K - 1>::get(t.tail);
+  }
+};
+template <>
+struct table_get<0> {
+  template <class S, class... R>
+  KOKKOS_INLINE_FUNCTION static const S& get(const slot_table<S, R...>& t) {
+    return t.head;
+  }
+  template <class S, class... R>
+  KOKKOS_INLINE_FUNCTION static S& get(slot_table<S, R...>& t) {
+    return t.head;
+  }
+};
+
+// Static extents of the program's indices (dynamic_extent -> -1), known to every kernel at compile time.
+template <long... E>
+struct static_extents {
+  static constexpr int count = sizeof...(E);
+  KOKKOS_INLINE_FUNCTION static constexpr long get(int pos) {
+    constexpr long v[] = {E..., -1};
+    return v[pos];
+  }
+};
+
+// What a kernel reads: the table, the run-time extents of all indices.
+template <class Table, class Static, int NIdx>
+struct kernel_context {
+  Table table;
+  long extent[NIdx > 0 ? NIdx : 1]{};
+
+  template <int Pos>
+  KOKKOS_INLINE_FUNCTION long index_extent() const {
+    if constexpr (Static::get(Pos) >= 0)
+      return Static::get(Pos);
+    else
+      return extent[Pos];
+  }
+};
+
+// Row statistics of a normalizer (softmax: max and sum of exp; lnorm: mean and 1/sqrt(var + eps)).
+template <class R>
+struct row_stats {
+  R a{};
+  R b{};
+};
+
+KOKKOS_INLINE_FUNCTION long floor_div(long a, long b) {
+  long q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+// Per-cell state: the current value of every index, and the row statistics of the equation's normalizer.
+template <class R, int NIdx>
+struct frame {
+  long idx[NIdx > 0 ? NIdx : 1];
+  row_stats<R> stats;
+};
+
+// Evaluation of a lowered node at the index values in the frame (positions are program index positions).
+template <class R, class Ctx, class F>
+struct evaluator {
+  template <int Pos>
+  KOKKOS_INLINE_FUNCTION static long coordinate(const plan::dim_var<Pos>&, const Ctx&, const F& f) {
+    return f.idx[Pos];
+  }
+  template <int... Pos>
+  KOKKOS_INLINE_FUNCTION static long coordinate(const plan::dim_affine<Pos...>& d, const Ctx&, const F& f) {
+    long v = d.offset;
+    int k = 0;
+    ((v += d.coef[k++] * f.idx[Pos]), ...);
+    return d.divisor == 1 ? v : floor_div(v, d.divisor);
+  }
+  template <class D>
+  KOKKOS_INLINE_FUNCTION static constexpr bool always_in_range(const D*) {
+    return false;
+  }
+  template <int Pos>
+  KOKKOS_INLINE_FUNCTION static constexpr bool always_in_range(const plan::dim_var<Pos>*) {
+    return true;
+  }
+
+  // Linear offset of the subscripts in a LayoutRight tensor, or -1 when a subscript is out of range (reads 0).
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static long offset_of(const plan::dims<>&, const S&, const Ctx&, const F&, int, long acc) {
+    return acc;
+  }
+  template <class S, class D, class... Rest>
+  KOKKOS_INLINE_FUNCTION static long offset_of(const plan::dims<D, Rest...>& d, const S& slot, const Ctx& c,
+                                               const F& f, int k, long acc) {
+    const long x = coordinate(d.head, c, f);
+    if (!always_in_range(static_cast<const D*>(nullptr)) && (x < 0 || x >= slot.extent[k])) return -1;
+    return offset_of(d.tail, slot, c, f, k + 1, acc * slot.extent[k] + x);
+  }
+
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_const& n, const Ctx&, F&) { return static_cast<R>(n.value); }
+
+  template <int Slot, class Dims>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_ref<Slot, Dims>& n, const Ctx& c, F& f) {
+    const auto& slot = table_get<Slot>::get(c.table);
+    const long off = offset_of(n.subscripts, slot, c, f, 0, 0);
+    return off < 0 ? R(0) : static_cast<R>(slot.data[off]);
+  }
+
+  template <cmp_op Op, class A, class B>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_compare<Op, A, B>& n, const Ctx& c, F& f) {
+    const long a = coordinate(n.a, c, f), b = coordinate(n.b, c, f);
+    bool r = false;
+    if constexpr (Op == cmp_op::eq) r = a == b;
+    if constexpr (Op == cmp_op::ne) r = a != b;
+    if constexpr (Op == cmp_op::lt) r = a < b;
+    if constexpr (Op == cmp_op::le) r = a <= b;
+    if constexpr (Op == cmp_op::gt) r = a > b;
+    if constexpr (Op == cmp_op::ge) r = a >= b;
+    return r ? R(1) : R(0);
+  }
+
+  template <op Op, class A>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply1<Op, A>& n, const Ctx& c, F& f) {
+    const R x = eval(n.a, c, f);
+    if constexpr (Op == op::neg) return -x;
+    if constexpr (Op == op::exp) return kmath::exp(x);
+    if constexpr (Op == op::log) return kmath::log(x);
+    if constexpr (Op == op::sqrt) return kmath::sqrt(x);
+    if constexpr (Op == op::abs) return x < R(0) ? -x : x;
+    if constexpr (Op == op::square) return x * x;
+    if constexpr (Op == op::relu) return x > R(0) ? x : R(0);
+    if constexpr (Op == op::sigmoid) return R(1) / (R(1) + kmath::exp(-x));
+    if constexpr (Op == op::tanh) return kmath::tanh(x);
+    if constexpr (Op == op::step) return x > R(0) ? R(1) : R(0);
+    if constexpr (Op == op::stop_grad) return x;
+    if constexpr (Op == op::not_) return x > R(0) ? R(0) : R(1);
+  }
+
+  template <op Op, class A, class B>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply2<Op, A, B>& n, const Ctx& c, F& f) {
+    const R x = eval(n.a, c, f);
+    if constexpr (Op == op::mul) {
+      // A zero factor skips the rest of the product (relations, masks, out-of-range reads).
+      if (x == R(0)) return R(0);
+      return x * eval(n.b, c, f);
+    } else {
+      const R y = eval(n.b, c, f);
+      if constexpr (Op == op::add) return x + y;
+      if constexpr (Op == op::sub) return x - y;
+      if constexpr (Op == op::div) return x / y;
+      if constexpr (Op == op::pow) return kmath::pow(x, y);
+      if constexpr (Op == op::min) return x < y ? x : y;
+      if constexpr (Op == op::max) return x > y ? x : y;
+      if constexpr (Op == op::sigmoid_t) {
+        if (y == R(0)) return x > R(0) ? R(1) : R(0);
+        return R(1) / (R(1) + kmath::exp(-x / y));
+      }
+    }
+  }
+
+  template <op Op, class A, class B, class C>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply3<Op, A, B, C>& n, const Ctx& c, F& f) {
+    if constexpr (Op == op::where) {
+      return eval(n.a, c, f) > R(0) ? eval(n.b, c, f) : eval(n.c, c, f);
+    } else {
+      static_assert(Op == op::clamp);
+      const R x = eval(n.a, c, f), lo = eval(n.b, c, f), hi = eval(n.c, c, f);
+      return x < lo ? lo : (x > hi ? hi : x);
+    }
+  }
+
+  // Projection: nested loops over the projected indices (static extents known at compile time).
+  template <reduce_op Op, class Body>
+  KOKKOS_INLINE_FUNCTION static void project_loop(const Body& body, const Ctx& c, F& f, R& acc, R& aux) {
+    const R v = eval(body, c, f);
+    if constexpr (Op == reduce_op::sum || Op == reduce_op::mean) acc += v;
+    if constexpr (Op == reduce_op::max) acc = v > acc ? v : acc;
+    if constexpr (Op == reduce_op::min) acc = v < acc ? v : acc;
+    if constexpr (Op == reduce_op::any) acc = (v > R(0) || acc > R(0)) ? R(1) : R(0);
+    if constexpr (Op == reduce_op::logsumexp) {
+      // online: acc is the running max, aux the sum of exp(v - acc)
+      if (v > acc) {
+        aux = aux * kmath::exp(acc - v) + R(1);
+        acc = v;
+      } else {
+        aux += kmath::exp(v - acc);
+      }
+    }
+  }
+  template <reduce_op Op, class Body, int P, int... Rest>
+  KOKKOS_INLINE_FUNCTION static void project_loop(const Body& body, const Ctx& c, F& f, R& acc, R& aux) {
+    const long n = c.template index_extent<P>();
+    for (long v = 0; v < n; ++v) {
+      f.idx[P] = v;
+      project_loop<Op, Body, Rest...>(body, c, f, acc, aux);
+    }
+  }
+
+  template <reduce_op Op, class Body, int... Pos>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_project<Op, Body, Pos...>& n, const Ctx& c, F& f) {
+    R acc = R(0), aux = R(0);
+    constexpr R big = R(3.0e38) > R(0) ? R(3.0e38) : R(1.0e300);
+    if constexpr (Op == reduce_op::max || Op == reduce_op::logsumexp) acc = -big;
+    if constexpr (Op == reduce_op::min) acc = big;
+    project_loop<Op, Body, Pos...>(n.body, c, f, acc, aux);
+    if constexpr (Op == reduce_op::mean) {
+      long count = 1;
+      ((count *= c.template index_extent<Pos>()), ...);
+      return count > 0 ? acc / R(count) : R(0);
+    }
+    if constexpr (Op == reduce_op::logsumexp) return aux > R(0) ? acc + kmath::log(aux) : -big;
+    return acc;
+  }
+
+  // A normalizer reads the statistics of its row, computed by the kernel beforehand (stats_of below).
+  template <norm_op Op, int Pos, class Body>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_normalize<Op, Pos, Body>& n, const Ctx& c, F& f) {
+    const R x = eval(n.body, c, f);
+    const row_stats<R>& st = f.stats;
+    if constexpr (Op == norm_op::softmax) return kmath::exp(x - st.a) / st.b;
+    if constexpr (Op == norm_op::log_softmax) return x - st.a - kmath::log(st.b);
+    if constexpr (Op == norm_op::lnorm) return (x - st.a) * st.b;
+  }
+};
+
+
+// The normalizer inside a lowered right-hand side (at most one per equation), found at compile time.
+template <class N>
+struct normalizer_of {
+  static constexpr bool present = false;
+};
+template <norm_op Op, int Pos, class Body>
+struct normalizer_of<plan::d_normalize<Op, Pos, Body>> {
+  static constexpr bool present = true;
+  static constexpr norm_op operation = Op;
+  static constexpr int position = Pos;
+  using type = plan::d_normalize<Op, Pos, Body>;
+  KOKKOS_INLINE_FUNCTION static const type& get(const type& n) { return n; }
+};
+template <op Op, class A>
+struct normalizer_of<plan::d_apply1<Op, A>> : normalizer_of<A> {
+  KOKKOS_INLINE_FUNCTION static const auto& get(const plan::d_apply1<Op, A>& n) { return normalizer_of<A>::get(n.a); }
+};
+template <op Op, class A, class B>
+struct normalizer_of<plan::d_apply2<Op, A, B>>
+    : std::conditional_t<normalizer_of<A>::present, normalizer_of<A>, normalizer_of<B>> {
+  KOKKOS_INLINE_FUNCTION static const auto& get(const plan::d_apply2<Op, A, B>& n) {
+    if constexpr (normalizer_of<A>::present)
+      return normalizer_of<A>::get(n.a);
+    else
+      return normalizer_of<B>::get(n.b);
+  }
+};
+template <op Op, class A, class B, class C>
+struct normalizer_of<plan::d_apply3<Op, A, B, C>>
+    : std::conditional_t<normalizer_of<A>::present, normalizer_of<A>,
+                         std::conditional_t<normalizer_of<B>::present, normalizer_of<B>, normalizer_of<C>>> {
+  KOKKOS_INLINE_FUNCTION static const auto& get(const plan::d_apply3<Op, A, B, C>& n) {
+    if constexpr (normalizer_of<A>::present)
+      return normalizer_of<A>::get(n.a);
+    else if constexpr (normalizer_of<B>::present)
+      return normalizer_of<B>::get(n.b);
+    else
+      return normalizer_of<C>::get(n.c);
+  }
+};
+
+template <reduce_op Op, class Body, int... Pos>
+struct normalizer_of<plan::d_project<Op, Body, Pos...>> : normalizer_of<Body> {
+  KOKKOS_INLINE_FUNCTION static const auto& get(const plan::d_project<Op, Body, Pos...>& n) {
+    return normalizer_of<Body>::get(n.body);
+  }
+};
+
+// How a kernel combines its value with the destination cell.
+enum class write_mode : int { assign, accumulate, logical_or };
+
+// One subscript of the left-hand side: a plain index, index + c or (index + c) / n, or a constant.
+struct lhs_dim {
+  int kind = 0;  // 0: plain index, 1: affine in one index, 2: constant
+  int pos = 0;
+  long offset = 0;
+  long divisor = 1;
+  long extent = 1;  // extent of the destination dimension
+};
+
+// The kernel of one equation: parallel over the cells of its left-hand side (over rows when it normalizes).
+template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain>
+struct equation_kernel {
+  using frame_t = frame<R, NIdx>;
+  using eval_t = evaluator<R, Ctx, frame_t>;
+  using norm = normalizer_of<Rhs>;
+
+  Ctx ctx;
+  Rhs rhs;
+  Out* out;
+  lhs_dim dims[Rank > 0 ? Rank : 1];
+  int norm_dim = -1;
+  write_mode mode = write_mode::assign;
+
+  KOKKOS_INLINE_FUNCTION void write(const long* coord, R v, bool hit) const {
+    long off = 0;
+    for (int k = 0; k < Rank; ++k) off = off * dims[k].extent + coord[k];
+    if (mode == write_mode::logical_or) {
+      if (hit && v > R(0)) out[off] = Out(1);
+    } else if (mode == write_mode::accumulate) {
+      if (hit) out[off] += static_cast<Out>(v);
+    } else {
+      out[off] = hit ? static_cast<Out>(v) : Out(0);
+    }
+  }
+
+  KOKKOS_INLINE_FUNCTION void row(frame_t& f, long* coord) const {
+    if constexpr (norm::present) {
+      constexpr int q = norm::position;
+      const auto& nz = norm::get(rhs);
+      const long n = ctx.template index_extent<q>();
+      R a = R(0), b = R(0);
+      if constexpr (norm::operation == norm_op::lnorm) {
+        // Welford: mean and biased variance over the row
+        for (long v = 0; v < n; ++v) {
+          f.idx[q] = v;
+          const R x = eval_t::eval(nz.body, ctx, f);
+          const R d = x - a;
+          a += d / R(v + 1);
+          b += d * (x - a);
+        }
+        f.stats.a = a;
+        f.stats.b = R(1) / kmath::sqrt((n > 0 ? b / R(n) : R(0)) + R(1e-5));
+      } else {
+        a = -R(3.0e38 > 1 ? 3.0e38 : 1e300);
+        for (long v = 0; v < n; ++v) {
+          f.idx[q] = v;
+          const R x = eval_t::eval(nz.body, ctx, f);
+          if (x > a) {
+            b = b * kmath::exp(a - x) + R(1);
+            a = x;
+          } else {
+            b += kmath::exp(x - a);
+          }
+        }
+        f.stats.a = a;
+        f.stats.b = b;
+      }
+      for (long v = 0; v < n; ++v) {
+        f.idx[q] = v;
+        coord[norm_dim] = v;
+        write(coord, eval_t::eval(rhs, ctx, f), true);
+      }
+    }
+  }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const long cell) const {
+    frame_t f{};
+    long coord[Rank > 0 ? Rank : 1]{};
+    long rem = cell;
+    for (int k = Rank - 1; k >= 0; --k) {
+      if (dims[k].kind == 2) {
+        coord[k] = dims[k].offset;
+      } else if (k != norm_dim) {
+        coord[k] = rem % dims[k].extent;
+        rem /= dims[k].extent;
+      }
+    }
+    if constexpr (norm::present) {
+      for (int k = 0; k < Rank; ++k)
+        if (dims[k].kind == 0) f.idx[dims[k].pos] = coord[k];
+      row(f, coord);
+    } else if constexpr (Plain) {
+      for (int k = 0; k < Rank; ++k)
+        if (dims[k].kind == 0) f.idx[dims[k].pos] = coord[k];
+      write(coord, eval_t::eval(rhs, ctx, f), true);
+    } else {
+      // Each destination cell sums the values of every index assignment that maps onto it.
+      long lo[Rank > 0 ? Rank : 1]{}, hi[Rank > 0 ? Rank : 1]{};
+      bool hit = true;
+      for (int k = 0; k < Rank; ++k) {
+        if (dims[k].kind == 2) continue;
+        if (dims[k].kind == 0) {
+          lo[k] = coord[k];
+          hi[k] = coord[k] + 1;
+        } else {
+          lo[k] = coord[k] * dims[k].divisor - dims[k].offset;
+          hi[k] = lo[k] + dims[k].divisor;
+          const long n = ctx.extent[dims[k].pos];
+          lo[k] = lo[k] < 0 ? 0 : lo[k];
+          hi[k] = hi[k] > n ? n : hi[k];
+        }
+        if (lo[k] >= hi[k]) hit = false;
+      }
+      R acc = R(0);
+      if (hit) {
+        for (int k = 0; k < Rank; ++k)
+          if (dims[k].kind != 2) f.idx[dims[k].pos] = lo[k];
+        for (;;) {
+          acc += eval_t::eval(rhs, ctx, f);
+          int k = Rank - 1;
+          for (; k >= 0; --k) {
+            if (dims[k].kind == 2) continue;
+            if (++f.idx[dims[k].pos] < hi[k]) break;
+            f.idx[dims[k].pos] = lo[k];
+          }
+          if (k < 0) break;
+        }
+      }
+      write(coord, acc, hit);
+    }
+  }
+};
+
+// Number of cells that differ between two buffers (the fixpoint's convergence test).
+template <class T>
+struct count_changes {
+  const T* a;
+  const T* b;
+  KOKKOS_INLINE_FUNCTION void operator()(const long k, long& n) const {
+    if (a[k] != b[k]) ++n;
+  }
+};
+
+}  // namespace tensorlogic::exec

@@ -1,0 +1,5 @@
+// xtensor adoption and printing equations as Tensor Logic text.
+#pragma once
+#include <tensorlogic/exec.hpp>
+#include <tensorlogic/interop/to_string.hpp>
+#include <tensorlogic/interop/xtensor.hpp>

@@ -1,0 +1,2 @@
+#include <tensorlogic/tensorlogic.hpp>
+int main() {}
