@@ -5,6 +5,7 @@
 // where() gives the masked scores the value -1e30, whose exponential is 0. (Multiplying the score by the mask inside
 // the softmax would not do: a masked score of 0 still gets weight exp(0).)
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <ostream>
@@ -73,10 +74,10 @@ int run_attention(std::ostream& out, const Prog& prog, const char* name, bool ca
   examples::checker check(out, std::string(name) + " S and O");
   for (std::size_t a = 0; a < n; ++a)
     for (std::size_t b = 0; b < n; ++b)
-      check(sv(a, b), s_ref[a * n + b], "S(" + std::to_string(a) + ", " + std::to_string(b) + ")");
+      check(sv(a, b), s_ref[a * n + b], examples::cell("S", a, b));
   for (std::size_t a = 0; a < n; ++a)
     for (std::size_t f = 0; f < dv; ++f)
-      check(ov(a, f), o_ref[a * dv + f], "O(" + std::to_string(a) + ", " + std::to_string(f) + ")");
+      check(ov(a, f), o_ref[a * dv + f], examples::cell("O", a, f));
   return check.result();
 }
 }  // namespace attention_example

@@ -71,6 +71,18 @@ class checker {
   double worst_ = 0;
 };
 
+// "name(a, b)", for messages. (Appending rather than `"(" + std::to_string(a)` keeps GCC 12's false -Wrestrict
+// warning on string concatenation away.)
+template <class... I>
+std::string cell(const std::string& name, I... idx) {
+  std::string s = name;
+  s += '(';
+  int k = 0;
+  ((s += (k++ ? ", " : ""), s += std::to_string(idx)), ...);
+  s += ')';
+  return s;
+}
+
 inline std::string fixed(double v, int width = 7, int precision = 3) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%*.*f", width, precision, v);

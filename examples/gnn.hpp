@@ -81,17 +81,17 @@ inline int example_gnn(std::ostream& out) {
     for (std::size_t f = 0; f < din; ++f) {
       for (std::size_t b = 0; b < nodes; ++b)
         if (neig(a, b)) ag[f] += z(b, f);
-      check(agg(a, f), ag[f], "Agg(" + std::to_string(a) + ", " + std::to_string(f) + ")");
+      check(agg(a, f), ag[f], examples::cell("Agg", a, f));
     }
     double logit = 0;
     for (std::size_t o = 0; o < dhid; ++o) {
       double v = 0;
       for (std::size_t f = 0; f < din; ++f) v += w(o, f) * ag[f] + u(o, f) * z(a, f);
       hid[o] = v > 0 ? v : 0;
-      check(h(a, o), hid[o], "H(" + std::to_string(a) + ", " + std::to_string(o) + ")");
+      check(h(a, o), hid[o], examples::cell("H", a, o));
       logit += wout(o) * hid[o];
     }
-    check(y(a), 1.0 / (1.0 + std::exp(-logit)), "Y(" + std::to_string(a) + ")");
+    check(y(a), 1.0 / (1.0 + std::exp(-logit)), examples::cell("Y", a));
   }
   return check.result();
 }

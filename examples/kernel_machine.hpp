@@ -66,12 +66,11 @@ inline int example_kernel_machine(std::ostream& out) {
         dot += x(r, t) * x(c, t);
       }
       const double kv = std::exp(-dist / variance);
-      const std::string at = "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
-      check(k(r, c), kv, "K" + at);
-      check(poly(r, c), (dot + 1) * (dot + 1), "P" + at);
+      check(k(r, c), kv, examples::cell("K", r, c));
+      check(poly(r, c), (dot + 1) * (dot + 1), examples::cell("P", r, c));
       pred += a(c) * kv;
     }
-    check(y(r), pred, "Y(" + std::to_string(r) + ")");
+    check(y(r), pred, examples::cell("Y", r));
   }
   return check.result();
 }

@@ -58,7 +58,7 @@ inline int example_mlp(std::ostream& out) {
   examples::checker check(out, "X");
   for (std::size_t a = 0; a <= layers; ++a)
     for (std::size_t u = 0; u < width; ++u)
-      check(x(a, u), ref[a][u], "X(" + std::to_string(a) + ", " + std::to_string(u) + ")");
+      check(x(a, u), ref[a][u], examples::cell("X", a, u));
   if (passes != static_cast<long>(layers) + 2) {
     out << "  expected " << layers + 2 << " fixpoint passes, got " << passes << "\n";
     return 1;

@@ -40,7 +40,7 @@ inline int example_perceptron(std::ostream& out) {
     double dot = 0;  // the naive loop
     for (std::size_t k = 0; k < n; ++k) dot += w(k) * x(k);
     const double want = dot > 0 ? 1.0 : 0.0;
-    check(y, want, "X = " + std::to_string(bits));
+    check(y, want, examples::cell("input", bits));
     out << "  [";
     for (std::size_t k = 0; k < n; ++k) out << (k ? " " : "") << x(k);
     out << "]     " << y << "  " << examples::fixed(dot, 5, 1) << "\n";

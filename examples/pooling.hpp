@@ -65,9 +65,8 @@ inline int example_pooling(std::ostream& out) {
           sum += feat(2 * r + u, 2 * c + v);
           mx = std::max(mx, feat(2 * r + u, 2 * c + v));
         }
-      const std::string at = "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
-      check(pooled(r, c), sum, "P" + at);
-      check(maxed(r, c), mx, "M" + at);
+      check(pooled(r, c), sum, examples::cell("P", r, c));
+      check(maxed(r, c), mx, examples::cell("M", r, c));
     }
   return check.result();
 }

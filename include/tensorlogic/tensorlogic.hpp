@@ -1,5 +1,6 @@
 // tensorlogic: every model and objective is a tensor equation whose structure is a type.
 #pragma once
+#include <tensorlogic/autodiff.hpp>
 #include <tensorlogic/core.hpp>
 #include <tensorlogic/exec.hpp>
 #include <tensorlogic/interop.hpp>

@@ -69,3 +69,18 @@ TEST_CASE("to_string prints Tensor Logic text", "[interop][to_string]") {
   constexpr auto prog = tl::program(Anc(x, y) = Parent(x, y), Anc(x, z) = Anc(x, y) * Parent(y, z));
   CHECK(tl::to_string(prog) == "Anc(x,y) = Parent(x,y)\nAnc(x,z) = Anc(x,y) Parent(y,z)\n");
 }
+
+TEST_CASE("bind adopts a raw buffer; a buffer too small is an error", "[interop][errors]") {
+  constexpr auto prog = tl::program(Y(i) = W(i, j) * X(j));
+  tl::store s(prog, tl::extents(i = 2, j = 3));
+  std::vector<double> w = {1, 2, 3, 4, 5, 6};
+  const std::vector<int> xs = {1, 1, 1};
+  tl::bind(s, W, w.data(), w.size());
+  tl::bind(s, X, xs.data(), xs.size());
+  CHECK(s[W].data() == w.data());
+  tl::eval(prog, s);
+  CHECK(s[Y](0) == 6.0);
+  CHECK(s[Y](1) == 15.0);
+  CHECK_THROWS_WITH(tl::bind(s, W, w.data(), 5),
+                    Catch::Contains("tensorlogic: bind W: the buffer holds 5 elements but the tensor needs 6"));
+}

@@ -145,6 +145,10 @@ struct ref {
   using symbol = Sym;
   std::tuple<Dims...> dims;
 
+  constexpr ref() = default;
+  constexpr ref(const ref&) = default;
+  constexpr explicit ref(const std::tuple<Dims...>& d) : dims(d) {}
+
   static constexpr void indices(detail::name_set& out) { (detail::dim_indices<Dims>(out), ...); }
   static constexpr void index_uses(detail::index_use_list& out) { (detail::dim_uses<Dims>(out), ...); }
   static constexpr void free_indices(detail::name_set& out) { indices(out); }

@@ -233,8 +233,23 @@ struct runner {
     return changed;
   }
 
+  // Left-hand-side subscripts of every equation, checked before any kernel launches.
+  template <std::size_t... E>
+  static void check_subscripts(const Prog& prog, const Store& s, std::index_sequence<E...>) {
+    (
+        [&] {
+          const auto& eq = std::get<E>(prog.equations);
+          using head = typename std::remove_cvref_t<decltype(eq)>::head;
+          constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
+          exec::lhs_dim dims[head::rank > 0 ? head::rank : 1];
+          fill_lhs_dims(dims, plan::lower_lhs<Prog>(eq).subscripts, s.shape(slot).data(), std::string(head::name.view()), 0);
+        }(),
+        ...);
+  }
+
   // Inputs (symbols no equation defines) must be bound before anything runs.
-  static void check_inputs(const Store& s) {
+  static void check_inputs(const Prog& prog, const Store& s) {
+    check_subscripts(prog, s, std::make_index_sequence<Prog::size>{});
     constexpr auto& st = Prog::structure;
     for (std::size_t slot = 0; slot < Prog::n_slots; ++slot) {
       bool defined = false;
@@ -253,7 +268,7 @@ struct runner {
 template <class Prog, class Mem, class Space = Kokkos::DefaultExecutionSpace>
 void eval(const Prog& prog, store<Prog, Mem>& s, const Space& space = Space{}) {
   using run = detail::runner<Prog, store<Prog, Mem>, Space>;
-  run::check_inputs(s);
+  run::check_inputs(prog, s);
   constexpr auto& st = Prog::structure;
   for (int k = 0; k < st.n_groups; ++k) run::run_group(prog, s, space, st.order[k], false);
   space.fence();
@@ -264,7 +279,7 @@ void eval(const Prog& prog, store<Prog, Mem>& s, const Space& space = Space{}) {
 template <class Prog, class Mem, class Space = Kokkos::DefaultExecutionSpace>
 long fixpoint(const Prog& prog, store<Prog, Mem>& s, const Space& space = Space{}, fixpoint_options options = {}) {
   using run = detail::runner<Prog, store<Prog, Mem>, Space>;
-  run::check_inputs(s);
+  run::check_inputs(prog, s);
   constexpr auto& st = Prog::structure;
   long most = 0;
   for (int stratum = 0; stratum < st.n_strata; ++stratum) {

@@ -81,9 +81,12 @@ class store {
     for (std::size_t k = 0; k < n_indices; ++k) {
       extent_[k] = Prog::indices.items[k].extent == dynamic_extent ? -1 : static_cast<long>(Prog::indices.items[k].extent);
     }
+    std::array<bool, (n_indices > 0 ? n_indices : 1)> given{};
     for (const auto& e : ext.entries) {
       const int pos = Prog::index_position(e.name);
       if (pos < 0) throw error("extents: index " + std::string(e.name) + " is not used by the program");
+      if (given[static_cast<std::size_t>(pos)]) throw error("extents: index " + std::string(e.name) + " is bound twice");
+      given[static_cast<std::size_t>(pos)] = true;
       const long have = extent_[static_cast<std::size_t>(pos)];
       if (have >= 0 && have != static_cast<long>(e.value))
         throw error("extents: index " + std::string(e.name) + " has static extent " + std::to_string(have) +
@@ -193,7 +196,17 @@ class store {
                     plain[slot][dim] = true;
                     cur = n;
                     dim_name_[slot][dim] = std::string(D::name.view());
-                  } else if (!plain[slot][dim]) {
+                  } else {
+                    if (x.divisor < 1)
+                      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " + std::to_string(dim) +
+                                  ": an index expression divides by " + std::to_string(x.divisor) +
+                                  "; divisors must be positive");
+                  }
+                  if constexpr (!index_type<D>) {
+                    if (plain[slot][dim]) {
+                      ++dim;
+                      return;
+                    }
                     long hi = x.offset;
                     [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
                       std::size_t k = 0;
@@ -219,8 +232,10 @@ class store {
           ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...);
         },
         prog.equations);
+    // A dimension reached only by index expressions holds at least one cell; a plain index may have extent 0.
     for (std::size_t s = 0; s < n_slots; ++s)
-      for (auto& n : shape_[s]) n = n < 1 ? 1 : n;
+      for (std::size_t d = 0; d < 8; ++d)
+        if (!plain[s][d] && shape_[s][d] < 1) shape_[s][d] = 1;
   }
 
   std::array<long, (n_indices > 0 ? n_indices : 1)> extent_{};

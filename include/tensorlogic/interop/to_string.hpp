@@ -16,6 +16,15 @@ inline std::string number_text(double v) {
   return buf;
 }
 
+inline std::string parenthesized(const std::string& s) {
+  std::string r;
+  r.reserve(s.size() + 2);
+  r.push_back('(');
+  r.append(s);
+  r.push_back(')');
+  return r;
+}
+
 template <class D>
 std::string subscript_text(const D& d) {
   if constexpr (index_type<D>) {
@@ -23,7 +32,7 @@ std::string subscript_text(const D& d) {
   } else {
     std::string s;
     [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
-      std::size_t k = 0;
+      [[maybe_unused]] std::size_t k = 0;
       (
           [&] {
             const long c = a.coef[k++];
@@ -40,7 +49,7 @@ std::string subscript_text(const D& d) {
         s += std::to_string(s.empty() ? a.offset : (a.offset < 0 ? -a.offset : a.offset));
       }
       if (a.divisor != 1) {
-        if (sizeof...(V) + (a.offset != 0 ? 1 : 0) > 1) s = "(" + s + ")";
+        if (sizeof...(V) + (a.offset != 0 ? 1 : 0) > 1) s = parenthesized(s);
         s += "/" + std::to_string(a.divisor);
       }
     }(d);
@@ -104,6 +113,7 @@ std::string text(const Node& n, int& prec) {
     using S = typename Node::symbol;
     const bool rel = S::kind == symbol_kind::relation;
     std::string s(S::name.view());
+    if constexpr (S::rank == 0) return s;
     s += rel ? "(" : "[";
     std::size_t k = 0;
     std::apply([&](const auto&... d) { ((s += (k++ ? "," : "") + subscript_text(d)), ...); }, n.dims);
@@ -114,7 +124,7 @@ std::string text(const Node& n, int& prec) {
     return std::string(Node::name.view());
   } else if constexpr (is_comparison<Node>) {
     prec = 2;
-    return "(" + subscript_text(n.a) + " " + cmp_name(Node::operation) + " " + subscript_text(n.b) + ")";
+    return parenthesized(subscript_text(n.a) + " " + cmp_name(Node::operation) + " " + subscript_text(n.b));
   } else if constexpr (is_reduction<Node>) {
     prec = 2;
     return [&]<reduce_op O, class B, class... I>(const reduction<O, B, I...>& r) {
@@ -134,7 +144,7 @@ std::string text(const Node& n, int& prec) {
     int precs[3]{};
     std::size_t k = 0;
     std::apply([&](const auto&... a) { ((parts[k] = text(a, precs[k]), ++k), ...); }, n.args);
-    auto wrap = [&](int i, int need) { return precs[i] < need ? "(" + parts[i] + ")" : parts[i]; };
+    auto wrap = [&](int i, int need) { return precs[i] < need ? parenthesized(parts[i]) : parts[i]; };
     if constexpr (o == op::add) { prec = 0; return parts[0] + " + " + parts[1]; }
     else if constexpr (o == op::sub) { prec = 0; return parts[0] + " - " + wrap(1, 1); }
     else if constexpr (o == op::mul) { prec = 1; return wrap(0, 1) + " " + wrap(1, 1); }

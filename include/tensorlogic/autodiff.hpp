@@ -1,0 +1,4 @@
+// Gradient programs and optimizers.
+#pragma once
+#include <tensorlogic/core.hpp>
+#include <tensorlogic/autodiff/gradient.hpp>

@@ -1,0 +1,526 @@
+// tl::gradient(prog, L, tl::wrt(W, b)): the gradient of a program is a program (tensor-logic.md §1.3). The result
+// holds the forward equations (an outer function chain is split off into "pre" tensors so its derivative can read
+// them), the seed grad(L)() = 1, and one equation per (equation, right-hand-side occurrence) pair:
+//   grad(T)(subscripts of T) = grad(Y)(lhs) * d(term)/d(occurrence)
+// whose projection sums everything not on T's subscripts; same-left-hand-side gradient equations add (rule 4).
+#pragma once
+#include <cstddef>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <tensorlogic/core/program.hpp>
+
+namespace tensorlogic {
+
+namespace detail {
+template <fixed_string... Parts>
+constexpr auto concat_names() {
+  constexpr std::size_t n = (Parts.size() + ... + 0);
+  char buf[n + 1]{};
+  std::size_t k = 0;
+  ((
+       [&] {
+         for (std::size_t c = 0; c < Parts.size(); ++c) buf[k++] = Parts.data[c];
+       }()),
+   ...);
+  return fixed_string<n + 1>(buf);
+}
+template <fixed_string... Parts>
+inline constexpr auto joined = concat_names<Parts...>();
+
+template <std::size_t N>
+constexpr auto decimal() {
+  constexpr std::size_t digits = N < 10 ? 1 : N < 100 ? 2 : 3;
+  char buf[digits + 1]{};
+  std::size_t v = N;
+  for (std::size_t k = digits; k-- > 0;) {
+    buf[k] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return fixed_string<digits + 1>(buf);
+}
+}  // namespace detail
+
+// The symbol of dL/dT in a gradient program's store.
+template <class Sym>
+using grad_symbol = tensor<detail::joined<"grad(", Sym::name, ")">, typename Sym::value_type, Sym::rank>;
+template <class Sym>
+constexpr grad_symbol<Sym> grad(const Sym&) {
+  static_assert(Sym::kind != symbol_kind::relation, "tensorlogic: relations are not differentiable");
+  return {};
+}
+
+template <class... S>
+struct wrt_list {};
+template <class... S>
+constexpr wrt_list<S...> wrt(const S&...) {
+  static_assert(((S::kind == symbol_kind::tensor) && ...),
+                "tensorlogic: tl::wrt takes tensors; relations are not differentiable and scalars are hyperparameters");
+  return {};
+}
+
+namespace diagnostics {
+template <fixed_string Tensor>
+struct gradient_through_step {
+  static_assert(always_false<gradient_through_step>,
+                "tensorlogic: in the equation for tensor T, the gradient passes through step, whose derivative is "
+                "zero; declare a surrogate: tl::sigmoid(e, T) (or tl::stop_grad to cut the path)");
+};
+template <fixed_string Tensor>
+struct gradient_through_projection {
+  static_assert(always_false<gradient_through_projection>,
+                "tensorlogic: in the equation for tensor T, the gradient passes through a tl::max/min/mean/any/"
+                "logsumexp projection; only tl::sum projections are differentiated (write the others as equations)");
+};
+template <fixed_string Tensor>
+struct gradient_through_nested_normalizer {
+  static_assert(always_false<gradient_through_nested_normalizer>,
+                "tensorlogic: in the equation for tensor T, the gradient passes through a softmax/log_softmax/lnorm "
+                "that is not the outermost function; give the normalizer an equation of its own");
+};
+template <fixed_string Loss>
+struct loss_not_scalar {
+  static_assert(always_false<loss_not_scalar>, "tensorlogic: the loss L of tl::gradient must be a rank-0 tensor");
+};
+}  // namespace diagnostics
+
+namespace detail::ad {
+
+// A factor equal to one, dropped when multiplied (the derivative of an occurrence by itself).
+struct unit {};
+template <class A, class B>
+constexpr auto times(const A& a, const B& b) {
+  if constexpr (std::is_same_v<A, unit>)
+    return b;
+  else if constexpr (std::is_same_v<B, unit>)
+    return a;
+  else
+    return a * b;
+}
+template <class A>
+constexpr auto negated(const A& a) {
+  if constexpr (std::is_same_v<A, unit>)
+    return constant{-1.0};
+  else
+    return -a;
+}
+
+template <int... P>
+using path = std::integer_sequence<int, P...>;
+
+// Occurrences of differentiable references in a node: (path, symbol) pairs; stop_grad cuts a path.
+template <class Path, class Sym>
+struct occurrence {};
+
+template <class Node, class Path>
+struct occurrences_of {
+  using type = type_list<>;
+};
+template <class Seq, class Path, class... Args>
+struct apply_occurrences;
+template <std::size_t... K, int... P, class... Args>
+struct apply_occurrences<std::index_sequence<K...>, path<P...>, Args...> {
+  using type = typename concat_all<typename occurrences_of<Args, path<P..., static_cast<int>(K)>>::type...>::type;
+};
+template <class S, class... D, int... P>
+struct occurrences_of<ref<S, D...>, path<P...>> {
+  using type = std::conditional_t<S::kind == symbol_kind::tensor, type_list<occurrence<path<P...>, S>>, type_list<>>;
+};
+template <op O, class... Args, int... P>
+struct occurrences_of<apply<O, Args...>, path<P...>> {
+  using type = std::conditional_t<O == op::stop_grad || O == op::not_, type_list<>,
+                                  typename apply_occurrences<std::index_sequence_for<Args...>, path<P...>, Args...>::type>;
+};
+template <reduce_op O, class B, class... I, int... P>
+struct occurrences_of<reduction<O, B, I...>, path<P...>> {
+  using type = typename occurrences_of<B, path<P..., 0>>::type;
+};
+template <norm_op O, class I, class B, int... P>
+struct occurrences_of<normalization<O, I, B>, path<P...>> {
+  using type = typename occurrences_of<B, path<P..., 0>>::type;
+};
+
+template <class D>
+constexpr auto as_operand(const D& d) {
+  if constexpr (std::is_same_v<D, unit>)
+    return constant{1.0};
+  else
+    return d;
+}
+template <class D, class B>
+constexpr auto over(const D& d, const B& b) {
+  return as_operand(d) / b;
+}
+
+// d(node)/d(the occurrence at path), an elementwise expression (DESIGN §1 rule 2: inside a term all is elementwise).
+template <fixed_string Head, class Node, int... P>
+constexpr auto diff(const Node& n, path<P...>);
+
+template <fixed_string Head, op O, class... Args, int K, int... Rest>
+constexpr auto diff_apply(const apply<O, Args...>& n, path<K, Rest...>) {
+  const auto& child = std::get<K>(n.args);
+  const auto dc = diff<Head>(child, path<Rest...>{});
+  if constexpr (O == op::add) {
+    return dc;
+  } else if constexpr (O == op::sub) {
+    if constexpr (K == 0) return dc; else return negated(dc);
+  } else if constexpr (O == op::neg) {
+    return negated(dc);
+  } else if constexpr (O == op::mul) {
+    if constexpr (K == 0) return times(dc, std::get<1>(n.args)); else return times(std::get<0>(n.args), dc);
+  } else if constexpr (O == op::div) {
+    const auto& a = std::get<0>(n.args);
+    const auto& b = std::get<1>(n.args);
+    if constexpr (K == 0) return over(dc, b); else return negated(times(a, dc)) / tensorlogic::square(b);
+  } else {
+    const auto& a = std::get<0>(n.args);
+    if constexpr (O == op::exp) return times(tensorlogic::exp(a), dc);
+    else if constexpr (O == op::log) return over(dc, a);
+    else if constexpr (O == op::sqrt) return over(dc, 2.0 * tensorlogic::sqrt(a));
+    else if constexpr (O == op::square) return times(2.0 * a, dc);
+    else if constexpr (O == op::abs) return times(tensorlogic::where(a, 1.0, -1.0), dc);
+    else if constexpr (O == op::relu) return times(tensorlogic::step(a), dc);
+    else if constexpr (O == op::sigmoid) return times(tensorlogic::sigmoid(a) * (1.0 - tensorlogic::sigmoid(a)), dc);
+    else if constexpr (O == op::tanh) return times(1.0 - tensorlogic::square(tensorlogic::tanh(a)), dc);
+    else if constexpr (O == op::step) {
+      (void)diagnostics::gradient_through_step<Head>{};
+      return constant{0.0};
+    } else if constexpr (O == op::sigmoid_t) {
+      const auto& t = std::get<1>(n.args);
+      const auto s = tensorlogic::sigmoid(a, t);
+      if constexpr (K == 0) return times(s * (1.0 - s) / t, dc);
+      else return times(-(s * (1.0 - s)) * a / tensorlogic::square(t), dc);
+    } else if constexpr (O == op::pow) {
+      const auto& b = std::get<1>(n.args);
+      if constexpr (K == 0) return times(b * tensorlogic::pow(a, b - 1.0), dc);
+      else return times(tensorlogic::pow(a, b) * tensorlogic::log(a), dc);
+    } else if constexpr (O == op::min || O == op::max) {
+      const auto& b = std::get<1>(n.args);
+      // min picks a where b - a > 0; max picks a where a - b > 0 (the kernel's tie rule)
+      const auto picks_a = [&] {
+        if constexpr (O == op::min) return b - a; else return a - b;
+      }();
+      if constexpr (K == 0) return tensorlogic::where(picks_a, as_operand(dc), 0.0);
+      else return tensorlogic::where(picks_a, 0.0, as_operand(dc));
+    } else if constexpr (O == op::clamp) {
+      const auto& lo = std::get<1>(n.args);
+      const auto& hi = std::get<2>(n.args);
+      if constexpr (K == 0) return tensorlogic::where(a - lo, tensorlogic::where(hi - a, as_operand(dc), 0.0), 0.0);
+      else if constexpr (K == 1) return tensorlogic::where(lo - a, as_operand(dc), 0.0);
+      else return tensorlogic::where(a - hi, as_operand(dc), 0.0);
+    } else {
+      static_assert(O == op::where);
+      if constexpr (K == 1) return tensorlogic::where(a, as_operand(dc), 0.0);
+      else if constexpr (K == 2) return tensorlogic::where(a, 0.0, as_operand(dc));
+      else return constant{0.0};
+    }
+  }
+}
+
+template <fixed_string Head, class Node, int... P>
+constexpr auto diff(const Node& n, path<P...>) {
+  if constexpr (sizeof...(P) == 0) {
+    return unit{};
+  } else if constexpr (is_apply<Node>) {
+    return diff_apply<Head>(n, path<P...>{});
+  } else if constexpr (is_reduction<Node>) {
+    if constexpr (Node::operation != reduce_op::sum) (void)diagnostics::gradient_through_projection<Head>{};
+    // d/dT of sum_j e = de/dT with j freed: kept when it is one of T's subscripts, else projected by the equation
+    return [&]<int K, int... Rest>(path<K, Rest...>) { return diff<Head>(n.body, path<Rest...>{}); }(path<P...>{});
+  } else {
+    static_assert(is_normalization<Node>);
+    (void)diagnostics::gradient_through_nested_normalizer<Head>{};
+    return constant{0.0};
+  }
+}
+
+template <class Node, int... P>
+constexpr const auto& node_at(const Node& n, path<P...>) {
+  if constexpr (sizeof...(P) == 0) {
+    return n;
+  } else {
+    return [&]<int K, int... Rest>(path<K, Rest...>) -> const auto& {
+      if constexpr (is_apply<Node>) return node_at(std::get<K>(n.args), path<Rest...>{});
+      else return node_at(n.body, path<Rest...>{});
+    }(path<P...>{});
+  }
+}
+
+// ---- which tensors carry an adjoint: those that depend on a wrt tensor and that the loss depends on.
+template <class... Eqs, class Loss, class... W>
+constexpr bool needs_adjoint(std::string_view name, std::tuple<Eqs...>*, Loss*, wrt_list<W...>*) {
+  constexpr std::size_t n = sizeof...(Eqs);
+  std::string_view heads[n > 0 ? n : 1] = {Eqs::head::name.view()...};
+  // depends on wrt: fixpoint over equations
+  name_set dep;
+  (dep.add({W::name.view(), 0}), ...);
+  for (bool grew = true; grew;) {
+    grew = false;
+    std::size_t e = 0;
+    auto visit = [&]<class E>(E*) {
+      bool reads = false;
+      [&]<class... S>(type_list<S...>) { ((reads = reads || dep.contains(S::name.view())), ...); }(
+          typename E::rhs_type::symbols{});
+      if (reads && !dep.contains(heads[e])) {
+        dep.add({heads[e], 0});
+        grew = true;
+      }
+      ++e;
+    };
+    (visit(static_cast<Eqs*>(nullptr)), ...);
+  }
+  // the loss depends on: backward closure from L
+  name_set used;
+  used.add({Loss::name.view(), 0});
+  for (bool grew = true; grew;) {
+    grew = false;
+    std::size_t e = 0;
+    auto visit = [&]<class E>(E*) {
+      if (used.contains(heads[e])) {
+        [&]<class... S>(type_list<S...>) {
+          ((!used.contains(S::name.view()) ? (used.add({S::name.view(), 0}), grew = true) : false), ...);
+        }(typename E::rhs_type::symbols{});
+      }
+      ++e;
+    };
+    (visit(static_cast<Eqs*>(nullptr)), ...);
+  }
+  return dep.contains(name) && used.contains(name);
+}
+
+// ---- forward rewrite: an outer chain over a projected unit gets that unit as a tensor of its own.
+template <class Node>
+constexpr bool is_chain_root() {
+  if constexpr (is_normalization<Node>) return true;
+  else if constexpr (is_apply<Node>) return is_chain_function<Node::operation>;
+  else return false;
+}
+
+// The projected unit under a chain: the first argument followed down through chain functions.
+template <class Node>
+constexpr const auto& chain_unit(const Node& n) {
+  if constexpr (is_normalization<Node>) {
+    if constexpr (is_chain_root<decltype(n.body)>()) return chain_unit(n.body); else return n.body;
+  } else {
+    const auto& a = std::get<0>(n.args);
+    if constexpr (is_chain_root<std::remove_cvref_t<decltype(a)>>()) return chain_unit(a); else return a;
+  }
+}
+template <class Node, class R>
+constexpr auto replace_unit(const Node& n, const R& r) {
+  if constexpr (is_normalization<Node>) {
+    if constexpr (is_chain_root<decltype(n.body)>()) {
+      auto b = replace_unit(n.body, r);
+      return normalization<Node::operation, typename Node::normalized_index, decltype(b)>{b};
+    } else {
+      return normalization<Node::operation, typename Node::normalized_index, R>{r};
+    }
+  } else {
+    return std::apply(
+        [&](const auto& a, const auto&... rest) {
+          using A = std::remove_cvref_t<decltype(a)>;
+          if constexpr (is_chain_root<A>()) return make_apply<Node::operation>(replace_unit(a, r), rest...);
+          else return make_apply<Node::operation>(r, rest...);
+        },
+        n.args);
+  }
+}
+
+template <class Eq>
+constexpr bool needs_split() {
+  using R = typename Eq::rhs_type;
+  if constexpr (!is_chain_root<R>()) {
+    return false;
+  } else if constexpr (is_normalization<R>) {
+    return true;
+  } else {
+    using U = std::remove_cvref_t<decltype(chain_unit(std::declval<const R&>()))>;
+    name_set f;
+    U::free_indices(f);
+    const name_set lhs = lhs_indices<typename Eq::lhs_type>();
+    for (int k = 0; k < f.size; ++k)
+      if (!lhs.contains(f.items[k].name)) return true;
+    return false;
+  }
+}
+
+template <std::size_t E, class Sym>
+using pre_symbol = tensor<joined<"pre", decimal<E>(), "(", Sym::name, ")">, typename Sym::value_type, Sym::rank>;
+template <fixed_string Tag, std::size_t E, class Sym>
+using row_symbol = tensor<joined<Tag, decimal<E>(), "(", Sym::name, ")">, typename Sym::value_type, Sym::rank - 1>;
+
+template <class NewSym, class S, class... D>
+constexpr auto retarget(const ref<S, D...>& r) {
+  return ref<NewSym, D...>(r.dims);
+}
+// The left-hand side without the normalized index Q (its row), as a reference to NewSym.
+template <class NewSym, class Q, class S, class... D>
+constexpr auto row_of(const ref<S, D...>& r) {
+  return std::apply(
+      [](const auto&... d) {
+        auto kept = std::tuple_cat([&] {
+          if constexpr (std::is_same_v<std::remove_cvref_t<decltype(d)>, Q>) return std::tuple<>{};
+          else return std::tuple<std::remove_cvref_t<decltype(d)>>{d};
+        }()...);
+        return std::apply([](const auto&... k) { return ref<NewSym, std::remove_cvref_t<decltype(k)>...>(std::tuple(k...)); },
+                          kept);
+      },
+      r.dims);
+}
+
+template <std::size_t E, class Eq>
+constexpr auto rewrite_forward(const Eq& eq) {
+  if constexpr (needs_split<Eq>()) {
+    using pre = pre_symbol<E, typename Eq::head>;
+    const auto pre_ref = retarget<pre>(eq.lhs);
+    return std::tuple(pre_ref = chain_unit(eq.rhs), eq.lhs = replace_unit(eq.rhs, pre_ref));
+  } else {
+    return std::tuple(eq);
+  }
+}
+
+template <class D>
+struct vars_of {
+  using type = type_list<D>;
+};
+template <bool Dv, class... V>
+struct vars_of<index_affine<Dv, V...>> {
+  using type = type_list<V...>;
+};
+template <class L>
+struct lhs_vars;
+template <class S, class... D>
+struct lhs_vars<ref<S, D...>> {
+  using type = typename concat_all<typename vars_of<D>::type...>::type;
+};
+
+// Presence factors (v == v) for the indices of T's subscripts that the derivative lost, so that the gradient
+// equation stays safe and broadcasts over them.
+template <class Rhs>
+constexpr auto fold_presence(const Rhs& r) {
+  return r;
+}
+template <class Rhs, class V, class... Vs>
+constexpr auto fold_presence(const Rhs& r, V*, Vs*... vs) {
+  constexpr bool present = [] {
+    name_set g;
+    Rhs::free_indices(g);
+    return g.contains(V::name.view());
+  }();
+  if constexpr (present) {
+    return fold_presence(r, vs...);
+  } else {
+    const auto next = r * (V{} == V{});
+    return fold_presence(next, vs...);
+  }
+}
+template <class Lhs, class Rhs>
+constexpr auto with_presence(const Rhs& rhs) {
+  return [&]<class... V>(type_list<V...>) { return fold_presence(rhs, static_cast<V*>(nullptr)...); }(
+      typename lhs_vars<Lhs>::type{});
+}
+
+// One gradient equation per occurrence of an adjoint-carrying tensor in the right-hand side.
+template <class Occ>
+struct occurrence_parts;
+template <class Path, class Sym>
+struct occurrence_parts<occurrence<Path, Sym>> {
+  using path_type = Path;
+  using symbol = Sym;
+};
+
+template <class Eq, class Needs>
+constexpr auto gradient_equations(const Eq& eq, Needs needs) {
+  using head = typename Eq::head;
+  const auto g = retarget<grad_symbol<head>>(eq.lhs);
+  using R = typename Eq::rhs_type;
+  if constexpr (is_normalization<R>) {
+    return std::tuple<>{};  // handled by normalizer_gradient
+  } else {
+    return [&]<class... Occ>(type_list<Occ...>) {
+      return std::tuple_cat([&] {
+        using parts = occurrence_parts<Occ>;
+        using T = typename parts::symbol;
+        if constexpr (!needs(static_cast<T*>(nullptr))) {
+          return std::tuple<>{};
+        } else {
+          const auto& occ = node_at(eq.rhs, typename parts::path_type{});
+          const auto lhs = retarget<grad_symbol<T>>(occ);
+          const auto rhs = with_presence<std::remove_cvref_t<decltype(lhs)>>(
+              times(g, diff<head::name>(eq.rhs, typename parts::path_type{})));
+          return std::tuple(lhs = rhs);
+        }
+      }()...);
+    }(typename occurrences_of<R, path<>>::type{});
+  }
+}
+
+// softmax / log_softmax / lnorm as the whole right-hand side over a "pre" tensor: their row-wise adjoints.
+template <std::size_t E, class Eq>
+constexpr auto normalizer_gradient(const Eq& eq) {
+  using R = typename Eq::rhs_type;
+  if constexpr (!is_normalization<R>) {
+    return std::tuple<>{};
+  } else {
+    using head = typename Eq::head;
+    using Q = typename R::normalized_index;
+    const auto y = eq.lhs;
+    const auto g = retarget<grad_symbol<head>>(eq.lhs);
+    const auto& pre = eq.rhs.body;  // a ref to the pre tensor (the forward rewrite made it so)
+    using pre_sym = typename std::remove_cvref_t<decltype(pre)>::symbol;
+    const auto gp = retarget<grad_symbol<pre_sym>>(pre);
+    if constexpr (R::operation == norm_op::softmax) {
+      const auto dot = row_of<row_symbol<"dot", E, head>, Q>(eq.lhs);
+      return std::tuple(dot = g * y, gp = y * (g - dot));
+    } else if constexpr (R::operation == norm_op::log_softmax) {
+      const auto sg = row_of<row_symbol<"gsum", E, head>, Q>(eq.lhs);
+      return std::tuple(sg = 1.0 * g, gp = g - tensorlogic::exp(y) * sg);
+    } else {
+      const auto m1 = row_of<row_symbol<"gmean", E, head>, Q>(eq.lhs);
+      const auto m2 = row_of<row_symbol<"gymean", E, head>, Q>(eq.lhs);
+      const auto mu = row_of<row_symbol<"mean", E, head>, Q>(eq.lhs);
+      const auto rs = row_of<row_symbol<"rstd", E, head>, Q>(eq.lhs);
+      const Q q{};
+      return std::tuple(m1 = tensorlogic::mean(q, g), m2 = tensorlogic::mean(q, g * y), mu = tensorlogic::mean(q, pre),
+                        rs = 1.0 / tensorlogic::sqrt(tensorlogic::mean(q, tensorlogic::square(pre - mu)) + 1e-5),
+                        gp = rs * (g - m1 - y * m2));
+    }
+  }
+}
+
+}  // namespace detail::ad
+
+// The gradient program of `prog` for the rank-0 loss L with respect to the listed tensors: the forward equations,
+// the seed grad(L)() = 1 and the gradient equations. Evaluate it once to get L and every grad(W).
+template <class Prog, class Loss, class... W>
+constexpr auto gradient(const Prog& prog, const Loss& loss, wrt_list<W...> w) {
+  if constexpr (Loss::rank != 0) (void)diagnostics::loss_not_scalar<Loss::name>{};
+  (void)loss;
+  (void)w;
+  // forward equations, with outer chains over projections split into pre tensors
+  const auto forward = [&]<std::size_t... E>(std::index_sequence<E...>) {
+    return std::tuple_cat(detail::ad::rewrite_forward<E>(std::get<E>(prog.equations))...);
+  }(std::make_index_sequence<Prog::size>{});
+  using forward_t = std::remove_cvref_t<decltype(forward)>;
+  constexpr auto needs = []<class T>(T*) {
+    return detail::ad::needs_adjoint(T::name.view(), static_cast<forward_t*>(nullptr), static_cast<Loss*>(nullptr),
+                                     static_cast<wrt_list<W...>*>(nullptr));
+  };
+  const auto seed = std::tuple(grad_symbol<Loss>{}() = 1.0);
+  const auto backward = [&]<std::size_t... E>(std::index_sequence<E...>) {
+    return std::tuple_cat([&] {
+      const auto& eq = std::get<E>(forward);
+      using eq_t = std::remove_cvref_t<decltype(eq)>;
+      if constexpr (!needs(static_cast<typename eq_t::head*>(nullptr))) {
+        return std::tuple<>{};
+      } else {
+        return std::tuple_cat(detail::ad::gradient_equations(eq, needs), detail::ad::normalizer_gradient<E>(eq));
+      }
+    }()...);
+  }(std::make_index_sequence<std::tuple_size_v<forward_t>>{});
+  return std::apply([](const auto&... eqs) { return program(eqs...); }, std::tuple_cat(forward, seed, backward));
+}
+
+}  // namespace tensorlogic

@@ -1,0 +1,138 @@
+// Gradient programs (tensor-logic.md §1.3): every node type is checked against central finite differences in double
+// precision, at several shapes.
+#include <catch2/catch.hpp>
+#include <functional>
+#include <string_view>
+#include <tensorlogic/tensorlogic.hpp>
+
+#include "../support/finite_difference.hpp"
+#include "../support/naive.hpp"
+
+namespace tl = tensorlogic;
+using tl::test::fill_random;
+using tl::test::max_gradient_error;
+
+namespace {
+inline constexpr tl::index<"i"> i;
+inline constexpr tl::index<"j"> j;
+inline constexpr tl::index<"k"> k;
+inline constexpr tl::index<"t"> t;
+inline constexpr tl::tensor<"W", double, 2> W;
+inline constexpr tl::tensor<"V", double, 2> V;
+inline constexpr tl::tensor<"X", double, 1> X;
+inline constexpr tl::tensor<"b", double, 1> b;
+inline constexpr tl::tensor<"H", double, 1> H;
+inline constexpr tl::tensor<"Z", double, 2> Z;
+inline constexpr tl::tensor<"T", double, 1> T;
+inline constexpr tl::tensor<"L", double, 0> L;
+inline constexpr tl::scalar<"tau", double> tau;
+
+// Fills every tensor with values seeded by its name, so a model's store and its gradient program's store agree.
+template <class Store>
+void fill_all(Store& s) {
+  using prog = typename Store::program_type;
+  [&]<std::size_t... S>(std::index_sequence<S...>) {
+    ((fill_random(std::get<S>(s.views()),
+                  static_cast<unsigned>(std::hash<std::string_view>{}(prog::slot_name(S)) & 0xffffu), -0.9, 0.9)),
+     ...);
+  }(std::make_index_sequence<Store::n_slots>{});
+  for (std::size_t slot = 0; slot < Store::n_slots; ++slot) s.mark_bound(slot);
+}
+}  // namespace
+
+TEST_CASE("gradient of a tanh layer with a squared loss", "[autodiff]") {
+  constexpr auto model = tl::program(H(i) = tl::tanh(W(i, j) * X(j) + b(i)), L() = 0.5 * tl::square(H(i) - T(i)));
+  constexpr auto train = tl::gradient(model, L, tl::wrt(W, b, X));
+  for (auto [ni, nj] : {std::pair{1, 1}, std::pair{3, 4}, std::pair{5, 2}}) {
+    const auto ext = tl::extents(i = ni, j = nj);
+    auto setup = [](auto& s) { fill_all(s); };
+    CHECK(max_gradient_error(model, train, L, W, ext, setup) < 1e-7);
+    CHECK(max_gradient_error(model, train, L, b, ext, setup) < 1e-7);
+    CHECK(max_gradient_error(model, train, L, X, ext, setup) < 1e-7);
+  }
+}
+
+#define TL_CHECK_GRADIENT(model, param, ext)                                                                    \
+  do {                                                                                                           \
+    constexpr auto train_ = tl::gradient(model, L, tl::wrt(param));                                              \
+    auto setup_ = [](auto& s) { fill_all(s); };                                                                  \
+    CHECK(max_gradient_error(model, train_, L, param, ext, setup_) < 1e-6);                                      \
+  } while (0)
+
+TEST_CASE("gradients through every elementwise function", "[autodiff]") {
+  const auto ext = tl::extents(i = 4, j = 3);
+  constexpr auto m1 = tl::program(H(i) = tl::exp(W(i, j) * X(j)) + tl::sigmoid(T(i)) * tl::relu(b(i) - 0.1),
+                                  L() = tl::sum(i, tl::square(H(i))));
+  TL_CHECK_GRADIENT(m1, W, ext);
+  TL_CHECK_GRADIENT(m1, X, ext);
+  TL_CHECK_GRADIENT(m1, b, ext);
+  constexpr auto m2 = tl::program(H(i) = tl::log(2.0 + tl::abs(W(i, j))) * tl::sqrt(1.5 + X(j)) / (2.0 + b(i)),
+                                  L() = 1.0 * H(i));
+  TL_CHECK_GRADIENT(m2, W, ext);
+  TL_CHECK_GRADIENT(m2, X, ext);
+  TL_CHECK_GRADIENT(m2, b, ext);
+  constexpr auto m3 = tl::program(H(i) = tl::pow(1.5 + X(i), 1.7) - tl::sigmoid(b(i), tau) + -X(i),
+                                  L() = 1.0 * tl::square(H(i)));
+  TL_CHECK_GRADIENT(m3, X, tl::extents(i = 5));
+  TL_CHECK_GRADIENT(m3, b, tl::extents(i = 5));
+}
+
+TEST_CASE("gradients route through min, max, clamp and where, and stop at stop_grad", "[autodiff]") {
+  const auto ext = tl::extents(i = 6);
+  constexpr auto m = tl::program(H(i) = tl::min(X(i), b(i)) + tl::max(X(i), 0.2) + tl::clamp(b(i), -0.3, 0.4) +
+                                            tl::where(X(i), b(i), 2.0 * b(i)) + tl::stop_grad(b(i)) * X(i),
+                                 L() = 1.0 * tl::square(H(i)));
+  TL_CHECK_GRADIENT(m, X, ext);  // stop_grad(b) X: X's path is ordinary
+  constexpr auto mb = tl::program(H(i) = tl::min(X(i), b(i)) + tl::clamp(b(i), -0.3, 0.4) +
+                                             tl::where(X(i), b(i), 2.0 * b(i)),
+                                  L() = 1.0 * tl::square(H(i)));
+  TL_CHECK_GRADIENT(mb, b, ext);
+  // b under stop_grad only: no gradient equation reaches b
+  constexpr auto cut = tl::program(H(i) = tl::stop_grad(b(i)) * X(i), L() = 1.0 * H(i));
+  using P = std::remove_cvref_t<decltype(tl::gradient(cut, L, tl::wrt(b, X)))>;
+  STATIC_REQUIRE(!P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(b)>>>);
+  STATIC_REQUIRE(P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(X)>>>);
+}
+
+TEST_CASE("gradients through an outer function chain and same-LHS sums", "[autodiff]") {
+  const auto ext = tl::extents(i = 3, j = 4, k = 2);
+  constexpr auto m = tl::program(H(i) = tl::sigmoid(W(i, j) * X(j)), H(i) = tl::relu(V(i, k) * b(k)) - 0.05,
+                                 L() = 1.0 * tl::square(H(i) - T(i)));
+  TL_CHECK_GRADIENT(m, W, ext);
+  TL_CHECK_GRADIENT(m, V, ext);
+  TL_CHECK_GRADIENT(m, X, ext);
+}
+
+TEST_CASE("gradients through softmax, log_softmax and lnorm", "[autodiff]") {
+  const auto ext = tl::extents(i = 3, j = 5, k = 4);
+  constexpr auto sm = tl::program(Z(i, j) = tl::softmax(j, W(i, k) * V(j, k)), L() = 1.0 * Z(i, j) * Z(i, j) * T(j));
+  TL_CHECK_GRADIENT(sm, W, ext);
+  TL_CHECK_GRADIENT(sm, V, ext);
+  const auto ext2 = tl::extents(i = 3, j = 5);
+  constexpr auto lsm = tl::program(Z(i, j) = tl::log_softmax(j, W(i, j) * 2.0), L() = 1.0 * Z(i, j) * T(j));
+  TL_CHECK_GRADIENT(lsm, W, ext2);
+  constexpr auto ln = tl::program(Z(i, j) = tl::lnorm(j, W(i, j) + V(i, j) * X(j)), L() = 1.0 * Z(i, j) * Z(i, j) * T(j));
+  TL_CHECK_GRADIENT(ln, W, ext2);
+  TL_CHECK_GRADIENT(ln, X, ext2);
+}
+
+TEST_CASE("gradients through explicit sums and index expressions", "[autodiff]") {
+  constexpr auto sums = tl::program(H(i) = tl::sum(j, tl::square(W(i, j) - X(j))), L() = 1.0 * H(i) * T(i));
+  TL_CHECK_GRADIENT(sums, W, tl::extents(i = 3, j = 4));
+  TL_CHECK_GRADIENT(sums, X, tl::extents(i = 3, j = 4));
+  // a shift's adjoint is the opposite shift; a pooling x / 2 scatters back
+  constexpr auto shift = tl::program(H(t) = X(t + 1) * b(t) + X(t / 2), L() = 1.0 * tl::square(H(t)), T(t) = X(t));
+  TL_CHECK_GRADIENT(shift, X, tl::extents(t = 7));
+  TL_CHECK_GRADIENT(shift, b, tl::extents(t = 7));
+}
+
+TEST_CASE("the gradient program is a program: it prints as Tensor Logic", "[autodiff][to_string]") {
+  constexpr auto model = tl::program(H(i) = tl::tanh(W(i, j) * X(j)), L() = 0.5 * tl::square(H(i) - T(i)));
+  constexpr auto train = tl::gradient(model, L, tl::wrt(W));
+  const std::string text = tl::to_string(train);
+  CHECK_THAT(text, Catch::Contains("grad(W)[i,j] = grad(pre0(H))[i] X[j]"));
+  CHECK_THAT(text, Catch::Contains("grad(L) = 1"));
+  using P = std::remove_cvref_t<decltype(train)>;
+  STATIC_REQUIRE(P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(W)>>>);
+  STATIC_REQUIRE(!P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(T)>>>);  // constants get no adjoint
+}
