@@ -2,3 +2,4 @@
 #pragma once
 #include <tensorlogic/core.hpp>
 #include <tensorlogic/autodiff/gradient.hpp>
+#include <tensorlogic/autodiff/optimizer.hpp>

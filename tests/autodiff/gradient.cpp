@@ -136,3 +136,34 @@ TEST_CASE("the gradient program is a program: it prints as Tensor Logic", "[auto
   STATIC_REQUIRE(P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(W)>>>);
   STATIC_REQUIRE(!P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(T)>>>);  // constants get no adjoint
 }
+
+TEST_CASE("outer chains: negation, functions over projections in any argument, nested normalizers", "[autodiff]") {
+  constexpr tl::tensor<"G", double, 1> G;
+  constexpr tl::tensor<"K", double, 2> Kt;
+  const auto ext = tl::extents(i = 3, j = 4);
+  // -tanh(sum_j W X): the negation is on the chain, the tanh applies after the projection
+  constexpr auto neg = tl::program(H(i) = -tl::tanh(W(i, j) * X(j)), L() = 1.0 * H(i) * T(i));
+  TL_CHECK_GRADIENT(neg, W, ext);
+  // both arguments of max are projected
+  constexpr auto both = tl::program(H(i) = tl::max(W(i, j) * X(j), V(i, k) * b(k)), L() = 1.0 * tl::square(H(i)));
+  TL_CHECK_GRADIENT(both, W, tl::extents(i = 3, j = 4, k = 2));
+  TL_CHECK_GRADIENT(both, V, tl::extents(i = 3, j = 4, k = 2));
+  TL_CHECK_GRADIENT(both, b, tl::extents(i = 3, j = 4, k = 2));
+  // a normalizer over a function of a projection, and a causal mask written with where
+  constexpr auto soft = tl::program(Z(i, j) = tl::softmax(j, tl::tanh(W(i, k) * Kt(j, k))), L() = 1.0 * Z(i, j) * Z(i, j) * T(j));
+  TL_CHECK_GRADIENT(soft, W, tl::extents(i = 3, j = 4, k = 2));
+  constexpr auto causal = tl::program(Z(i, j) = tl::softmax(j, tl::where(j <= i, W(i, k) * Kt(j, k), -1e30)),
+                                      L() = 1.0 * Z(i, j) * Z(i, j) * T(j));
+  TL_CHECK_GRADIENT(causal, W, tl::extents(i = 4, j = 4, k = 3));
+  TL_CHECK_GRADIENT(causal, Kt, tl::extents(i = 4, j = 4, k = 3));
+  // layer norm with its scale as a factor of the same term
+  constexpr auto ln = tl::program(Z(i, j) = G(j) * tl::lnorm(j, W(i, j)) + b(j), L() = 1.0 * Z(i, j) * Z(i, j) * T(j));
+  TL_CHECK_GRADIENT(ln, W, tl::extents(i = 3, j = 5));
+  TL_CHECK_GRADIENT(ln, G, tl::extents(i = 3, j = 5));
+}
+
+TEST_CASE("relations computed from tensors are constants of the gradient program", "[autodiff]") {
+  constexpr tl::relation<"Big", 1> Big;
+  constexpr auto m = tl::program(Big(i) = X(i) - 0.1, L() = 1.0 * Big(i) * tl::square(X(i)));
+  TL_CHECK_GRADIENT(m, X, tl::extents(i = 6));
+}

@@ -290,64 +290,24 @@ constexpr bool needs_adjoint(std::string_view name, std::tuple<Eqs...>*, Loss*, 
   return dep.contains(name) && used.contains(name);
 }
 
-// ---- forward rewrite: an outer chain over a projected unit gets that unit as a tensor of its own.
+// ---- forward rewrite. A derivative is elementwise, so the gradient program needs, as tensors of their own:
+// every projected unit under an outer function (pre tensors), every normalizer that is not the whole right-hand
+// side (nrm tensors) and every normalizer body that is not already a tensor (pre tensors).
 template <class Node>
-constexpr bool is_chain_root() {
-  if constexpr (is_normalization<Node>) return true;
-  else if constexpr (is_apply<Node>) return is_chain_function<Node::operation>;
+constexpr bool is_chain_apply() {
+  if constexpr (is_apply<Node>) return is_chain_function<Node::operation> || Node::operation == op::neg;
   else return false;
 }
 
-// The projected unit under a chain: the first argument followed down through chain functions.
-template <class Node>
-constexpr const auto& chain_unit(const Node& n) {
-  if constexpr (is_normalization<Node>) {
-    if constexpr (is_chain_root<decltype(n.body)>()) return chain_unit(n.body); else return n.body;
-  } else {
-    const auto& a = std::get<0>(n.args);
-    if constexpr (is_chain_root<std::remove_cvref_t<decltype(a)>>()) return chain_unit(a); else return a;
-  }
+template <int... P>
+constexpr auto path_suffix(path<P...>) {
+  // the common case, the first argument of the root, keeps the short name preE(Y)
+  if constexpr (sizeof...(P) == 1 && ((P == 0) && ...)) return fixed_string("");
+  else return joined<"_", decimal<static_cast<std::size_t>(P)>()...>;
 }
-template <class Node, class R>
-constexpr auto replace_unit(const Node& n, const R& r) {
-  if constexpr (is_normalization<Node>) {
-    if constexpr (is_chain_root<decltype(n.body)>()) {
-      auto b = replace_unit(n.body, r);
-      return normalization<Node::operation, typename Node::normalized_index, decltype(b)>{b};
-    } else {
-      return normalization<Node::operation, typename Node::normalized_index, R>{r};
-    }
-  } else {
-    return std::apply(
-        [&](const auto& a, const auto&... rest) {
-          using A = std::remove_cvref_t<decltype(a)>;
-          if constexpr (is_chain_root<A>()) return make_apply<Node::operation>(replace_unit(a, r), rest...);
-          else return make_apply<Node::operation>(r, rest...);
-        },
-        n.args);
-  }
-}
-
-template <class Eq>
-constexpr bool needs_split() {
-  using R = typename Eq::rhs_type;
-  if constexpr (!is_chain_root<R>()) {
-    return false;
-  } else if constexpr (is_normalization<R>) {
-    return true;
-  } else {
-    using U = std::remove_cvref_t<decltype(chain_unit(std::declval<const R&>()))>;
-    name_set f;
-    U::free_indices(f);
-    const name_set lhs = lhs_indices<typename Eq::lhs_type>();
-    for (int k = 0; k < f.size; ++k)
-      if (!lhs.contains(f.items[k].name)) return true;
-    return false;
-  }
-}
-
-template <std::size_t E, class Sym>
-using pre_symbol = tensor<joined<"pre", decimal<E>(), "(", Sym::name, ")">, typename Sym::value_type, Sym::rank>;
+template <fixed_string Tag, std::size_t E, class Path, class Sym>
+using derived_symbol = tensor<joined<Tag, decimal<E>(), path_suffix(Path{}), "(", Sym::name, ")">,
+                              typename Sym::value_type, Sym::rank>;
 template <fixed_string Tag, std::size_t E, class Sym>
 using row_symbol = tensor<joined<Tag, decimal<E>(), "(", Sym::name, ")">, typename Sym::value_type, Sym::rank - 1>;
 
@@ -370,12 +330,111 @@ constexpr auto row_of(const ref<S, D...>& r) {
       r.dims);
 }
 
-template <std::size_t E, class Eq>
+template <class Lhs, class Node>
+constexpr bool sums_an_index() {
+  name_set f;
+  Node::free_indices(f);
+  const name_set lhs = lhs_indices<Lhs>();
+  for (int k = 0; k < f.size; ++k)
+    if (!lhs.contains(f.items[k].name)) return true;
+  return false;
+}
+
+template <class Node>
+constexpr bool is_tensor_ref() {
+  if constexpr (is_ref<Node>) return Node::symbol::kind == symbol_kind::tensor;
+  else return false;
+}
+
+template <std::size_t E, class Eq, class Node, int... P>
+constexpr auto rewrite_chain(const Eq& eq, const Node& n, path<P...>);
+
+// Inside a term: every normalizer becomes a tensor over the left-hand side (its body uses only those indices).
+template <std::size_t E, class Eq, class Node, int... P>
+constexpr auto rewrite_term(const Eq& eq, const Node& n, path<P...>);
+
+// A normalizer whose body is a tensor reference (a pre tensor unless it already was one).
+template <std::size_t E, class Eq, class Node, int... P>
+constexpr auto normalizer_over_tensor(const Eq& eq, const Node& n, path<P...>) {
+  using body_t = std::remove_cvref_t<decltype(n.body)>;
+  if constexpr (is_tensor_ref<body_t>()) {
+    return std::pair(n, std::tuple<>{});
+  } else {
+    auto [body, eqs] = rewrite_chain<E>(eq, n.body, path<P..., 0>{});
+    using new_body_t = std::remove_cvref_t<decltype(body)>;
+    if constexpr (is_tensor_ref<new_body_t>()) {
+      // the body was a projected unit: its pre tensor is already the normalizer's argument
+      return std::pair(normalization<Node::operation, typename Node::normalized_index, new_body_t>{body}, eqs);
+    } else {
+      const auto pre = retarget<derived_symbol<"pre", E, path<P..., 0>, typename Eq::head>>(eq.lhs);
+      return std::pair(
+          normalization<Node::operation, typename Node::normalized_index, std::remove_cvref_t<decltype(pre)>>{pre},
+          std::tuple_cat(eqs, std::tuple(pre = body)));
+    }
+  }
+}
+
+// A normalizer that is not the whole right-hand side becomes an nrm tensor of its own.
+template <std::size_t E, class Eq, class Node, int... P>
+constexpr auto extract_normalizer(const Eq& eq, const Node& n, path<P...>) {
+  auto [norm, eqs] = normalizer_over_tensor<E>(eq, n, path<P...>{});
+  const auto nrm = retarget<derived_symbol<"nrm", E, path<P...>, typename Eq::head>>(eq.lhs);
+  return std::pair(nrm, std::tuple_cat(eqs, std::tuple(nrm = norm)));
+}
+
+template <std::size_t E, class Eq, class Node, int... P>
+constexpr auto rewrite_term(const Eq& eq, const Node& n, path<P...>) {
+  if constexpr (is_normalization<Node>) {
+    return extract_normalizer<E>(eq, n, path<P...>{});
+  } else if constexpr (is_apply<Node>) {
+    return [&]<std::size_t... K>(std::index_sequence<K...>) {
+      auto parts = std::make_tuple(rewrite_term<E>(eq, std::get<K>(n.args), path<P..., static_cast<int>(K)>{})...);
+      return std::pair(make_apply<Node::operation>(std::get<K>(parts).first...),
+                       std::tuple_cat(std::get<K>(parts).second...));
+    }(std::make_index_sequence<std::tuple_size_v<decltype(n.args)>>{});
+  } else if constexpr (is_reduction<Node>) {
+    auto [body, eqs] = rewrite_term<E>(eq, n.body, path<P..., 0>{});
+    return [&]<reduce_op O, class B, class... I>(const reduction<O, B, I...>*) {
+      return std::pair(reduction<O, std::remove_cvref_t<decltype(body)>, I...>{body}, eqs);
+    }(static_cast<const Node*>(nullptr));
+  } else {
+    return std::pair(n, std::tuple<>{});
+  }
+}
+
+// The outer chain: functions (and negation) above the projected units. Below a function, a unit that sums an
+// index becomes a pre tensor, so the function's derivative is taken after the projection.
+template <std::size_t E, class Eq, class Node, int... P>
+constexpr auto rewrite_chain(const Eq& eq, const Node& n, path<P...>) {
+  if constexpr (is_normalization<Node>) {
+    if constexpr (sizeof...(P) == 0)
+      return normalizer_over_tensor<E>(eq, n, path<P...>{});
+    else
+      return extract_normalizer<E>(eq, n, path<P...>{});
+  } else if constexpr (is_chain_apply<Node>()) {
+    return [&]<std::size_t... K>(std::index_sequence<K...>) {
+      auto parts = std::make_tuple(rewrite_chain<E>(eq, std::get<K>(n.args), path<P..., static_cast<int>(K)>{})...);
+      return std::pair(make_apply<Node::operation>(std::get<K>(parts).first...),
+                       std::tuple_cat(std::get<K>(parts).second...));
+    }(std::make_index_sequence<std::tuple_size_v<decltype(n.args)>>{});
+  } else {
+    auto [unit, eqs] = rewrite_term<E>(eq, n, path<P...>{});
+    using unit_t = std::remove_cvref_t<decltype(unit)>;
+    if constexpr (sizeof...(P) > 0 && sums_an_index<typename Eq::lhs_type, unit_t>()) {
+      const auto pre = retarget<derived_symbol<"pre", E, path<P...>, typename Eq::head>>(eq.lhs);
+      return std::pair(pre, std::tuple_cat(eqs, std::tuple(pre = unit)));
+    } else {
+      return std::pair(unit, eqs);
+    }
+  }
+}
+
+// Needed: the head carries an adjoint (only then is the equation rewritten).
+template <std::size_t E, bool Needed, class Eq>
 constexpr auto rewrite_forward(const Eq& eq) {
-  if constexpr (needs_split<Eq>()) {
-    using pre = pre_symbol<E, typename Eq::head>;
-    const auto pre_ref = retarget<pre>(eq.lhs);
-    return std::tuple(pre_ref = chain_unit(eq.rhs), eq.lhs = replace_unit(eq.rhs, pre_ref));
+  if constexpr (Needed) {
+    auto [rhs, eqs] = rewrite_chain<E>(eq, eq.rhs, path<>{});
+    return std::tuple_cat(eqs, std::tuple(eq.lhs = rhs));
   } else {
     return std::tuple(eq);
   }
@@ -431,7 +490,25 @@ struct occurrence_parts<occurrence<Path, Sym>> {
   using symbol = Sym;
 };
 
-template <class Eq, class Needs>
+// For y = f(x) with f in {tanh, sigmoid, exp, relu}, f'(x) is read from the forward output y (kept by the program)
+// instead of recomputing f.
+template <bool Sole, class Eq, class Path>
+constexpr auto local_derivative(const Eq& eq, Path p) {
+  using R = typename Eq::rhs_type;
+  if constexpr (Sole && is_apply<R> && std::is_same_v<Path, path<0>>) {
+    const auto& y = eq.lhs;
+    if constexpr (R::operation == op::tanh) return 1.0 - tensorlogic::square(y);
+    else if constexpr (R::operation == op::sigmoid) return y * (1.0 - y);
+    else if constexpr (R::operation == op::exp) return 1.0 * y;
+    else if constexpr (R::operation == op::relu) return tensorlogic::step(y);
+    else return diff<Eq::head::name>(eq.rhs, p);
+  } else {
+    return diff<Eq::head::name>(eq.rhs, p);
+  }
+}
+
+// Sole: the equation is the only one defining its head, so its left-hand side is f(x) itself.
+template <bool Sole, class Eq, class Needs>
 constexpr auto gradient_equations(const Eq& eq, Needs needs) {
   using head = typename Eq::head;
   const auto g = retarget<grad_symbol<head>>(eq.lhs);
@@ -449,7 +526,7 @@ constexpr auto gradient_equations(const Eq& eq, Needs needs) {
           const auto& occ = node_at(eq.rhs, typename parts::path_type{});
           const auto lhs = retarget<grad_symbol<T>>(occ);
           const auto rhs = with_presence<std::remove_cvref_t<decltype(lhs)>>(
-              times(g, diff<head::name>(eq.rhs, typename parts::path_type{})));
+              times(g, local_derivative<Sole>(eq, typename parts::path_type{})));
           return std::tuple(lhs = rhs);
         }
       }()...);
@@ -458,17 +535,19 @@ constexpr auto gradient_equations(const Eq& eq, Needs needs) {
 }
 
 // softmax / log_softmax / lnorm as the whole right-hand side over a "pre" tensor: their row-wise adjoints.
-template <std::size_t E, class Eq>
-constexpr auto normalizer_gradient(const Eq& eq) {
+template <std::size_t E, class Eq, class Needs>
+constexpr auto normalizer_gradient(const Eq& eq, Needs needs) {
   using R = typename Eq::rhs_type;
   if constexpr (!is_normalization<R>) {
+    return std::tuple<>{};
+  } else if constexpr (!needs(static_cast<typename std::remove_cvref_t<decltype(R::body)>::symbol*>(nullptr))) {
     return std::tuple<>{};
   } else {
     using head = typename Eq::head;
     using Q = typename R::normalized_index;
     const auto y = eq.lhs;
     const auto g = retarget<grad_symbol<head>>(eq.lhs);
-    const auto& pre = eq.rhs.body;  // a ref to the pre tensor (the forward rewrite made it so)
+    const auto& pre = eq.rhs.body;  // a tensor reference (the forward rewrite made it so)
     using pre_sym = typename std::remove_cvref_t<decltype(pre)>::symbol;
     const auto gp = retarget<grad_symbol<pre_sym>>(pre);
     if constexpr (R::operation == norm_op::softmax) {
@@ -496,16 +575,25 @@ constexpr auto normalizer_gradient(const Eq& eq) {
 // the seed grad(L)() = 1 and the gradient equations. Evaluate it once to get L and every grad(W).
 template <class Prog, class Loss, class... W>
 constexpr auto gradient(const Prog& prog, const Loss& loss, wrt_list<W...> w) {
-  if constexpr (Loss::rank != 0) (void)diagnostics::loss_not_scalar<Loss::name>{};
   (void)loss;
   (void)w;
+  if constexpr (Loss::rank != 0) {
+    (void)diagnostics::loss_not_scalar<Loss::name>{};
+    return prog;  // stops here: one error, not a cascade
+  } else {
   // forward equations, with outer chains over projections split into pre tensors
+  using original_t = std::remove_cvref_t<decltype(prog.equations)>;
   const auto forward = [&]<std::size_t... E>(std::index_sequence<E...>) {
-    return std::tuple_cat(detail::ad::rewrite_forward<E>(std::get<E>(prog.equations))...);
+    return std::tuple_cat(detail::ad::rewrite_forward<
+                          E,
+                          detail::ad::needs_adjoint(std::tuple_element_t<E, original_t>::head::name.view(),
+                                                    static_cast<original_t*>(nullptr), static_cast<Loss*>(nullptr),
+                                                    static_cast<wrt_list<W...>*>(nullptr))>(std::get<E>(prog.equations))...);
   }(std::make_index_sequence<Prog::size>{});
   using forward_t = std::remove_cvref_t<decltype(forward)>;
+  // relations are not differentiable: they carry no adjoint and their equations are constants here
   constexpr auto needs = []<class T>(T*) {
-    return detail::ad::needs_adjoint(T::name.view(), static_cast<forward_t*>(nullptr), static_cast<Loss*>(nullptr),
+    return T::kind == symbol_kind::tensor && detail::ad::needs_adjoint(T::name.view(), static_cast<forward_t*>(nullptr), static_cast<Loss*>(nullptr),
                                      static_cast<wrt_list<W...>*>(nullptr));
   };
   const auto seed = std::tuple(grad_symbol<Loss>{}() = 1.0);
@@ -516,11 +604,19 @@ constexpr auto gradient(const Prog& prog, const Loss& loss, wrt_list<W...> w) {
       if constexpr (!needs(static_cast<typename eq_t::head*>(nullptr))) {
         return std::tuple<>{};
       } else {
-        return std::tuple_cat(detail::ad::gradient_equations(eq, needs), detail::ad::normalizer_gradient<E>(eq));
+        constexpr bool sole = [] {
+          int n = 0;
+          [&]<class... F>(std::tuple<F...>*) {
+            ((n += F::head::name.view() == eq_t::head::name.view() ? 1 : 0), ...);
+          }(static_cast<forward_t*>(nullptr));
+          return n == 1;
+        }();
+        return std::tuple_cat(detail::ad::gradient_equations<sole>(eq, needs), detail::ad::normalizer_gradient<E>(eq, needs));
       }
     }()...);
   }(std::make_index_sequence<std::tuple_size_v<forward_t>>{});
   return std::apply([](const auto&... eqs) { return program(eqs...); }, std::tuple_cat(forward, seed, backward));
+  }
 }
 
 }  // namespace tensorlogic

@@ -33,7 +33,9 @@ auto slot_view_data(Store& s) {
   using sym = typename Store::template symbol_at<Slot>;
   exec::slot_data<typename sym::value_type, static_cast<int>(sym::rank)> d;
   d.data = std::get<Slot>(s.views()).data();
-  for (std::size_t k = 0; k < sym::rank; ++k) d.extent[k] = s.shape(Slot)[k];
+  // (rank 0: no loop at all; nvcc warns #186 on `k < 0u`)
+  if constexpr (sym::rank > 0)
+    for (std::size_t k = 0; k < sym::rank; ++k) d.extent[k] = s.shape(Slot)[k];
   return d;
 }
 
