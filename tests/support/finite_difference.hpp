@@ -2,7 +2,11 @@
 #pragma once
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
+#include <string_view>
 #include <tensorlogic/tensorlogic.hpp>
+
+#include "naive.hpp"
 
 namespace tensorlogic::test {
 
@@ -34,4 +38,24 @@ double max_gradient_error(const Model& model, const Train& train, const Loss& lo
   return worst;
 }
 
+
+// Fills every tensor with values seeded by its name, so a model's store and its gradient program's store agree.
+template <class Store>
+void fill_all(Store& s) {
+  using prog = typename Store::program_type;
+  [&]<std::size_t... S>(std::index_sequence<S...>) {
+    ((tensorlogic::test::fill_random(std::get<S>(s.views()),
+                  static_cast<unsigned>(std::hash<std::string_view>{}(prog::slot_name(S)) & 0xffffu), -0.9, 0.9)),
+     ...);
+  }(std::make_index_sequence<Store::n_slots>{});
+  for (std::size_t slot = 0; slot < Store::n_slots; ++slot) s.mark_bound(slot);
+}
 }  // namespace tensorlogic::test
+
+// Checks grad(param) of tl::gradient(model, L, tl::wrt(param)) against finite differences (L must be in scope).
+#define TL_CHECK_GRADIENT(model, param, ext)                                                                    \
+  do {                                                                                                           \
+    constexpr auto train_ = tensorlogic::gradient(model, L, tensorlogic::wrt(param));                                              \
+    auto setup_ = [](auto& s) { tensorlogic::test::fill_all(s); };                                                                  \
+    CHECK(tensorlogic::test::max_gradient_error(model, train_, L, param, ext, setup_) < 1e-6);                                      \
+  } while (0)
