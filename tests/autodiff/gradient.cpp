@@ -72,9 +72,10 @@ TEST_CASE("gradients route through min, max, clamp and where, and stop at stop_g
   TL_CHECK_GRADIENT(mb, b, ext);
   // b under stop_grad only: no gradient equation reaches b
   constexpr auto cut = tl::program(H(i) = tl::stop_grad(b(i)) * X(i), L() = 1.0 * H(i));
-  using P = std::remove_cvref_t<decltype(tl::gradient(cut, L, tl::wrt(b, X)))>;
-  STATIC_REQUIRE(!P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(b)>>>);
-  STATIC_REQUIRE(P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(X)>>>);
+  // (no type alias of the program: nvcc's generated host code loses it)
+  constexpr auto cut_train = tl::gradient(cut, L, tl::wrt(b, X));
+  STATIC_REQUIRE(!cut_train.contains<tl::grad_symbol<std::remove_cvref_t<decltype(b)>>>);
+  STATIC_REQUIRE(cut_train.contains<tl::grad_symbol<std::remove_cvref_t<decltype(X)>>>);
 }
 
 TEST_CASE("gradients through an outer function chain and same-LHS sums", "[autodiff]") {

@@ -58,9 +58,8 @@ TEST_CASE("the gradient program is a program: it prints as Tensor Logic", "[auto
   const std::string text = tl::to_string(train);
   CHECK_THAT(text, Catch::Contains("grad(W)[i,j] = grad(pre0(H))[i] X[j]"));
   CHECK_THAT(text, Catch::Contains("grad(L) = 1"));
-  using P = std::remove_cvref_t<decltype(train)>;
-  STATIC_REQUIRE(P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(W)>>>);
-  STATIC_REQUIRE(!P::contains<tl::grad_symbol<std::remove_cvref_t<decltype(T)>>>);  // constants get no adjoint
+  STATIC_REQUIRE(train.contains<tl::grad_symbol<std::remove_cvref_t<decltype(W)>>>);
+  STATIC_REQUIRE(!train.contains<tl::grad_symbol<std::remove_cvref_t<decltype(T)>>>);  // constants get no adjoint
 }
 
 TEST_CASE("outer chains: negation, functions over projections in any argument, nested normalizers", "[autodiff]") {

@@ -47,9 +47,9 @@ constexpr auto decimal() {
 template <class Sym>
 using grad_symbol = tensor<detail::joined<"grad(", Sym::name, ")">, typename Sym::value_type, Sym::rank>;
 template <class Sym>
-constexpr grad_symbol<Sym> grad(const Sym&) {
+constexpr auto grad(const Sym&) {
   static_assert(Sym::kind != symbol_kind::relation, "tensorlogic: relations are not differentiable");
-  return {};
+  return grad_symbol<Sym>{};
 }
 
 template <class... S>

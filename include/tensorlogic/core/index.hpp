@@ -18,8 +18,13 @@ struct extent_binding {
   std::size_t value;
 };
 
+namespace detail {
+// Traits test this base instead of matching index<Name, E>: nvcc cannot deduce a class-type template argument.
+struct index_tag {};
+}  // namespace detail
+
 template <fixed_string Name, std::size_t Extent = dynamic_extent>
-struct index {
+struct index : detail::index_tag {
   static constexpr auto name = Name;
   static constexpr std::size_t extent = Extent;
   // `i = 128` inside tl::extents(...) binds the extent at run time.
@@ -28,9 +33,7 @@ struct index {
 
 namespace detail {
 template <class T>
-struct is_index : std::false_type {};
-template <fixed_string N, std::size_t E>
-struct is_index<index<N, E>> : std::true_type {};
+struct is_index : std::is_base_of<index_tag, T> {};
 }  // namespace detail
 
 template <class T>

@@ -57,9 +57,13 @@ struct relation {
   }
 };
 
+namespace detail {
+struct scalar_tag {};
+}  // namespace detail
+
 // A named hyperparameter bound at run time; usable anywhere a factor is (as `eps` or `eps()`).
 template <fixed_string Name, class T>
-struct scalar {
+struct scalar : detail::scalar_tag {
   using value_type = T;
   using symbol = scalar;
   static constexpr auto name = Name;
@@ -81,8 +85,10 @@ struct scalar {
 };
 
 namespace detail {
-template <fixed_string N, class T>
-struct is_expression<scalar<N, T>> : std::true_type {};
+// (a base-class test: nvcc cannot match scalar<Name, T> against a class-type template argument)
+template <class S>
+  requires std::is_base_of_v<scalar_tag, S>
+struct is_expression<S> : std::true_type {};
 }  // namespace detail
 
 // !R(x, y): negation of a relation (allowed across strata only).
