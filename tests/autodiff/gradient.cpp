@@ -7,27 +7,13 @@
 
 #include "../support/finite_difference.hpp"
 #include "../support/naive.hpp"
+#include "symbols.hpp"
 
 namespace tl = tensorlogic;
 using tl::test::fill_random;
 using tl::test::max_gradient_error;
 
-namespace {
-inline constexpr tl::index<"i"> i;
-inline constexpr tl::index<"j"> j;
-inline constexpr tl::index<"k"> k;
-inline constexpr tl::index<"t"> t;
-inline constexpr tl::tensor<"W", double, 2> W;
-inline constexpr tl::tensor<"V", double, 2> V;
-inline constexpr tl::tensor<"X", double, 1> X;
-inline constexpr tl::tensor<"b", double, 1> b;
-inline constexpr tl::tensor<"H", double, 1> H;
-inline constexpr tl::tensor<"Z", double, 2> Z;
-inline constexpr tl::tensor<"T", double, 1> T;
-inline constexpr tl::tensor<"L", double, 0> L;
-inline constexpr tl::scalar<"tau", double> tau;
-
-}  // namespace
+using namespace gradient_test;
 
 TEST_CASE("gradient of a tanh layer with a squared loss", "[autodiff]") {
   constexpr auto model = tl::program(H(i) = tl::tanh(W(i, j) * X(j) + b(i)), L() = 0.5 * tl::square(H(i) - T(i)));
