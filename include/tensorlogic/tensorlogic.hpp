@@ -4,4 +4,5 @@
 #include <tensorlogic/core.hpp>
 #include <tensorlogic/exec.hpp>
 #include <tensorlogic/interop.hpp>
+#include <tensorlogic/logic.hpp>
 #include <tensorlogic/plan.hpp>

@@ -1,0 +1,427 @@
+// tl::logic::solve: bottom-up evaluation of a Datalog program to its least fixpoint, stratum by stratum (the
+// program's compile-time strata: every stratum follows the strata it reads, negation only across strata).
+// Recursive strata run semi-naively: iteration k joins, for each rule and each of its atoms over a relation of the
+// stratum, only the facts derived in iteration k-1 against everything else. Joins are index nested loops: atoms
+// in a greedy order (most bound columns first), each looked up by a hash index on its bound columns or by a
+// membership test when all are bound; negations and comparisons run as soon as their variables are bound.
+// Binary rules of the closure shape H(x,z) <- A(x,y), B(y,z) (any argument order) over small enough domains run
+// on bit-packed matrices instead, with word-parallel OR of rows (see dense.hpp).
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <tensorlogic/logic/database.hpp>
+#include <tensorlogic/logic/dense.hpp>
+#include <tensorlogic/logic/rules.hpp>
+
+namespace tensorlogic::logic {
+
+struct solve_options {
+  bool provenance = false;                // record which rule and iteration first derived each fact
+  long max_iterations = -1;               // per recursive stratum; < 0: until the fixpoint
+  bool dense = true;                      // allow the bit-matrix kernel for closure-shaped strata
+  std::size_t dense_max_bytes = std::size_t{1} << 30;  // the most memory the bit matrices of one stratum may take
+};
+
+struct stratum_report {
+  std::vector<std::string> heads;
+  bool recursive = false;
+  long iterations = 0;
+  std::size_t derived = 0;
+  const char* kernel = "hash join";
+};
+
+struct solve_report {
+  std::vector<stratum_report> strata;
+  std::size_t derived = 0;
+  double seconds = 0;
+  std::size_t bytes = 0;  // the database's storage after solving
+};
+
+namespace detail {
+
+// A rule's text in Datalog syntax, for messages and provenance.
+template <class Prog>
+std::string rule_text(const rule& r, const database<Prog>& db) {
+  auto arg_text = [&](const argument& a, const atom& at, int k) {
+    if (a.kind == arg_kind::variable) return r.variables[static_cast<std::size_t>(a.var)];
+    const domain& d = *db.slot_data(at.slot).domains[static_cast<std::size_t>(k)];
+    if (a.value >= 0 && static_cast<std::size_t>(a.value) < d.size()) return d.symbol(static_cast<id_t>(a.value));
+    return std::to_string(a.value);
+  };
+  auto atom_text = [&](const atom& at) {
+    std::string s = db.slot_data(at.slot).name + "(";
+    for (int k = 0; k < at.arity; ++k) s += (k ? ", " : "") + arg_text(at.args[k], at, k);
+    return s + ")";
+  };
+  static const char* const cmp[] = {" == ", " != ", " < ", " <= ", " > ", " >= "};
+  std::string s = atom_text(r.head) + " :- ";
+  bool first = true;
+  auto sep = [&] {
+    if (!first) s += ", ";
+    first = false;
+  };
+  for (const atom& a : r.positive) sep(), s += atom_text(a);
+  for (const atom& a : r.negative) sep(), s += "!" + atom_text(a);
+  for (const constraint& c : r.constraints) {
+    sep();
+    auto side = [&](const argument& a) {
+      return a.kind == arg_kind::variable ? r.variables[static_cast<std::size_t>(a.var)] : std::to_string(a.value);
+    };
+    s += side(c.a) + cmp[static_cast<int>(c.op)] + side(c.b);
+  }
+  return s + ".";
+}
+
+// Each variable's domain must agree across its occurrences; constants must lie in their argument's domain.
+template <class Prog>
+void check_rule_types(const rule& r, const database<Prog>& db) {
+  std::vector<const domain*> var_domain(r.variables.size(), nullptr);
+  std::vector<std::string> first_use(r.variables.size());
+  auto visit = [&](const atom& at) {
+    const relation_data& d = db.slot_data(at.slot);
+    for (int k = 0; k < at.arity; ++k) {
+      const argument& a = at.args[k];
+      const domain* dom = d.domains[static_cast<std::size_t>(k)];
+      const std::string where = "argument " + std::to_string(k + 1) + " of " + d.name;
+      if (a.kind == arg_kind::constant) {
+        if (a.value < 0 || static_cast<std::size_t>(a.value) >= dom->size())
+          throw error("in rule " + rule_text(r, db) + ": constant " + std::to_string(a.value) + " in " + where +
+                      " is not an id of domain " + dom->name() + " (size " + std::to_string(dom->size()) + ")");
+        continue;
+      }
+      const auto v = static_cast<std::size_t>(a.var);
+      if (!var_domain[v]) {
+        var_domain[v] = dom;
+        first_use[v] = where;
+      } else if (var_domain[v] != dom) {
+        throw error("in rule " + rule_text(r, db) + ": variable " + r.variables[v] + " joins " + first_use[v] +
+                    " (domain " + var_domain[v]->name() + ") with " + where + " (domain " + dom->name() + ")");
+      }
+    }
+  };
+  for (const atom& a : r.positive) visit(a);
+  for (const atom& a : r.negative) visit(a);
+  visit(r.head);
+}
+
+// One positive atom's place in a join order.
+struct join_step {
+  relation_data* rel = nullptr;
+  bool scan = false;        // iterate rows [lo, hi)
+  bool membership = false;  // every column bound: a set lookup
+  std::size_t lo = 0, hi = 0;
+  column_index* index = nullptr;
+  unsigned mask = 0;
+  int arity = 0;
+  // per column: 0 constant, 1 bound variable (check), 2 bind variable
+  int action[max_arity]{};
+  int var[max_arity]{};
+  id_t value[max_arity]{};
+  std::vector<int> negations, constraints;  // filters ready after this step
+};
+
+struct rule_runner {
+  const rule* r = nullptr;
+  relation_data* head = nullptr;
+  std::vector<relation_data*> negated;
+  std::vector<join_step> steps;
+  std::vector<int> early_constraints;  // constraints with constants only
+  std::vector<id_t> vars;
+  bool record = false;
+  int rule_index = 0, iteration = 0;
+  std::size_t derived = 0;
+
+  id_t value_of(const argument& a) const {
+    return a.kind == arg_kind::constant ? static_cast<id_t>(a.value) : vars[static_cast<std::size_t>(a.var)];
+  }
+  bool constraint_holds(int k) const {
+    const constraint& c = r->constraints[static_cast<std::size_t>(k)];
+    const id_t a = value_of(c.a), b = value_of(c.b);
+    switch (c.op) {
+      case cmp_op::eq: return a == b;
+      case cmp_op::ne: return a != b;
+      case cmp_op::lt: return a < b;
+      case cmp_op::le: return a <= b;
+      case cmp_op::gt: return a > b;
+      case cmp_op::ge: return a >= b;
+    }
+    return false;
+  }
+  bool negation_holds(int k) const {
+    const atom& at = r->negative[static_cast<std::size_t>(k)];
+    id_t t[max_arity];
+    for (int c = 0; c < at.arity; ++c) t[c] = value_of(at.args[c]);
+    return !negated[static_cast<std::size_t>(k)]->tuples->contains(t);
+  }
+  bool filters_hold(const join_step& s) const {
+    for (int k : s.constraints)
+      if (!constraint_holds(k)) return false;
+    for (int k : s.negations)
+      if (!negation_holds(k)) return false;
+    return true;
+  }
+
+  void emit() {
+    id_t t[max_arity];
+    for (int c = 0; c < r->head.arity; ++c) t[c] = value_of(r->head.args[c]);
+    if (head->tuples->insert(t)) {
+      ++derived;
+      if (record) {
+        head->provenance.resize(head->tuples->size() - 1);
+        head->provenance.push_back({rule_index, iteration});
+      }
+    }
+  }
+
+  // Binds the row's free columns; false if a constant or bound variable does not match.
+  bool match(const join_step& s, const id_t* row) {
+    for (int c = 0; c < s.arity; ++c) {
+      switch (s.action[c]) {
+        case 0:
+          if (row[c] != s.value[c]) return false;
+          break;
+        case 1:
+          if (row[c] != vars[static_cast<std::size_t>(s.var[c])]) return false;
+          break;
+        default:
+          vars[static_cast<std::size_t>(s.var[c])] = row[c];
+      }
+    }
+    return true;
+  }
+
+  void run(std::size_t depth) {
+    if (depth == steps.size()) {
+      emit();
+      return;
+    }
+    const join_step& s = steps[depth];
+    const tuple_set& set = *s.rel->tuples;
+    if (s.scan) {
+      for (std::size_t row = s.lo; row < s.hi; ++row)
+        if (match(s, set.row(row)) && filters_hold(s)) run(depth + 1);
+    } else if (s.membership) {
+      id_t key[max_arity];
+      for (int c = 0; c < s.arity; ++c) key[c] = s.action[c] == 0 ? s.value[c] : vars[static_cast<std::size_t>(s.var[c])];
+      if (set.contains(key) && filters_hold(s)) run(depth + 1);
+    } else {
+      id_t key[max_arity]{};
+      for (int c = 0; c < s.arity; ++c)
+        if (s.mask & (1u << c)) key[c] = s.action[c] == 0 ? s.value[c] : vars[static_cast<std::size_t>(s.var[c])];
+      s.index->for_each(key, [&](std::size_t row) {
+        if (match(s, set.row(row)) && filters_hold(s)) run(depth + 1);
+        return true;
+      });
+    }
+  }
+};
+
+// Plans rule `r` with atom `delta` (or -1) restricted to rows [lo, hi); all other atoms see every row.
+template <class Prog>
+rule_runner plan_rule(const rule& r, database<Prog>& db, int delta, std::size_t lo, std::size_t hi) {
+  rule_runner run;
+  run.r = &r;
+  run.head = &db.slot_data(r.head.slot);
+  for (const atom& a : r.negative) run.negated.push_back(&db.slot_data(a.slot));
+  run.vars.assign(r.variables.size(), 0);
+  std::vector<bool> bound(r.variables.size(), false), used(r.positive.size(), false);
+  auto bound_columns = [&](const atom& a) {
+    int n = 0;
+    for (int c = 0; c < a.arity; ++c)
+      if (a.args[c].kind == arg_kind::constant || bound[static_cast<std::size_t>(a.args[c].var)]) ++n;
+    return n;
+  };
+  for (std::size_t k = 0; k < r.positive.size(); ++k) {
+    int pick = -1;
+    if (k == 0 && delta >= 0) {
+      pick = delta;
+    } else {
+      long best_bound = -1;
+      std::size_t best_size = 0;
+      for (std::size_t a = 0; a < r.positive.size(); ++a) {
+        if (used[a]) continue;
+        const long b = bound_columns(r.positive[a]);
+        const std::size_t size = db.slot_data(r.positive[a].slot).tuples->size();
+        if (b > best_bound || (b == best_bound && size < best_size)) {
+          pick = static_cast<int>(a);
+          best_bound = b;
+          best_size = size;
+        }
+      }
+    }
+    used[static_cast<std::size_t>(pick)] = true;
+    const atom& a = r.positive[static_cast<std::size_t>(pick)];
+    join_step s;
+    s.rel = &db.slot_data(a.slot);
+    s.arity = a.arity;
+    for (int c = 0; c < a.arity; ++c) {
+      const argument& g = a.args[c];
+      if (g.kind == arg_kind::constant) {
+        s.action[c] = 0;
+        s.value[c] = static_cast<id_t>(g.value);
+        s.mask |= 1u << c;
+      } else if (bound[static_cast<std::size_t>(g.var)]) {
+        s.action[c] = 1;
+        s.var[c] = g.var;
+        // a variable bound earlier in this same atom is checked, not looked up
+        bool same_atom = false;
+        for (int p = 0; p < c; ++p)
+          if (a.args[p].kind == arg_kind::variable && a.args[p].var == g.var && s.action[p] == 2) same_atom = true;
+        if (!same_atom) s.mask |= 1u << c;
+      } else {
+        s.action[c] = 2;
+        s.var[c] = g.var;
+        bound[static_cast<std::size_t>(g.var)] = true;
+      }
+    }
+    const unsigned full = (1u << a.arity) - 1u;
+    if (pick == delta) {
+      s.scan = true;
+      s.lo = lo;
+      s.hi = hi;
+    } else if (s.mask == full) {
+      s.membership = true;
+    } else if (s.mask == 0) {
+      s.scan = true;
+      s.lo = 0;
+      s.hi = s.rel->tuples->size();
+    } else {
+      s.index = &s.rel->index(s.mask);
+      s.index->sync();
+    }
+    run.steps.push_back(std::move(s));
+  }
+  // Filters go after the first step that binds all their variables.
+  auto ready_at = [&](auto vars_of) {
+    std::vector<bool> b(r.variables.size(), false);
+    for (std::size_t k = 0; k < run.steps.size(); ++k) {
+      for (int c = 0; c < run.steps[k].arity; ++c)
+        if (run.steps[k].action[c] == 2) b[static_cast<std::size_t>(run.steps[k].var[c])] = true;
+      bool all = true;
+      vars_of([&](int v) { all = all && b[static_cast<std::size_t>(v)]; });
+      if (all) return static_cast<int>(k);
+    }
+    return static_cast<int>(run.steps.size()) - 1;
+  };
+  for (std::size_t k = 0; k < r.negative.size(); ++k) {
+    const atom& a = r.negative[k];
+    const int at = ready_at([&](auto f) {
+      for (int c = 0; c < a.arity; ++c)
+        if (a.args[c].kind == arg_kind::variable) f(a.args[c].var);
+    });
+    run.steps[static_cast<std::size_t>(at)].negations.push_back(static_cast<int>(k));
+  }
+  for (std::size_t k = 0; k < r.constraints.size(); ++k) {
+    const constraint& c = r.constraints[k];
+    const int at = ready_at([&](auto f) {
+      if (c.a.kind == arg_kind::variable) f(c.a.var);
+      if (c.b.kind == arg_kind::variable) f(c.b.var);
+    });
+    run.steps[static_cast<std::size_t>(at)].constraints.push_back(static_cast<int>(k));
+  }
+  return run;
+}
+
+}  // namespace detail
+
+// Evaluates every rule of `prog` over `db` to the least fixpoint. Facts already in a relation (given, or from an
+// earlier solve) stay and take part.
+template <class Prog>
+solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& options = {}) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<rule> rules = rules_of(prog);
+  for (const rule& r : rules) detail::check_rule_types(r, db);
+  db.set_recording(options.provenance);
+  constexpr auto& st = Prog::structure;
+  solve_report report;
+
+  // The rules of each stratum (by the head's group).
+  auto stratum_of_rule = [&](const rule& r) {
+    for (int g = 0; g < st.n_groups; ++g)
+      if (st.group_head[g] == r.head.slot) return st.stratum_of[g];
+    return -1;
+  };
+  for (int s = 0; s < st.n_strata; ++s) {
+    stratum_report rep;
+    rep.recursive = st.recursive[s];
+    std::vector<bool> in_stratum(Prog::n_slots, false);
+    for (int g = 0; g < st.n_groups; ++g)
+      if (st.stratum_of[g] == s) {
+        in_stratum[static_cast<std::size_t>(st.group_head[g])] = true;
+        rep.heads.push_back(db.slot_data(st.group_head[g]).name);
+      }
+    std::vector<int> mine;
+    for (std::size_t k = 0; k < rules.size(); ++k)
+      if (stratum_of_rule(rules[k]) == s) mine.push_back(static_cast<int>(k));
+    if (mine.empty()) continue;
+
+    if (options.dense && !options.provenance &&
+        detail::try_dense_stratum(rules, mine, db, in_stratum, options, rep)) {
+      report.derived += rep.derived;
+      report.strata.push_back(std::move(rep));
+      continue;
+    }
+
+    // Row counts of the stratum's relations at the start of the previous and the current iteration.
+    std::vector<std::size_t> before(Prog::n_slots, 0), now(Prog::n_slots, 0);
+    auto snapshot = [&](std::vector<std::size_t>& out) {
+      for (std::size_t slot = 0; slot < Prog::n_slots; ++slot)
+        if (in_stratum[slot]) out[slot] = db.slot_data(static_cast<int>(slot)).tuples->size();
+    };
+    snapshot(now);
+    // Iteration 0: every rule over everything.
+    for (int k : mine) {
+      auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, -1, 0, 0);
+      run.record = options.provenance;
+      run.rule_index = k;
+      run.iteration = 0;
+      run.run(0);
+      rep.derived += run.derived;
+    }
+    rep.iterations = 1;
+    if (st.recursive[s]) {
+      while (options.max_iterations < 0 || rep.iterations < options.max_iterations) {
+        before = now;
+        snapshot(now);
+        bool any = false;
+        for (std::size_t slot = 0; slot < Prog::n_slots; ++slot) any = any || now[slot] > before[slot];
+        if (!any) break;
+        const int iteration = static_cast<int>(rep.iterations);
+        for (int k : mine) {
+          const rule& r = rules[static_cast<std::size_t>(k)];
+          for (std::size_t a = 0; a < r.positive.size(); ++a) {
+            const auto slot = static_cast<std::size_t>(r.positive[a].slot);
+            if (!in_stratum[slot] || now[slot] == before[slot]) continue;
+            auto run = detail::plan_rule(r, db, static_cast<int>(a), before[slot], now[slot]);
+            run.record = options.provenance;
+            run.rule_index = k;
+            run.iteration = iteration;
+            run.run(0);
+            rep.derived += run.derived;
+          }
+        }
+        ++rep.iterations;
+      }
+    }
+    report.derived += rep.derived;
+    report.strata.push_back(std::move(rep));
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.bytes = db.bytes();
+  return report;
+}
+
+// The rules of `prog` as Datalog text, one a line (for printing provenance).
+template <class Prog>
+std::string rule_text(const Prog& prog, const database<Prog>& db, int rule_index) {
+  const auto rules = rules_of(prog);
+  if (rule_index < 0 || static_cast<std::size_t>(rule_index) >= rules.size())
+    throw error("no rule " + std::to_string(rule_index) + " (the program has " + std::to_string(rules.size()) +
+                " rules)");
+  return detail::rule_text(rules[static_cast<std::size_t>(rule_index)], db);
+}
+
+}  // namespace tensorlogic::logic
