@@ -43,8 +43,9 @@ struct solve_report {
 namespace detail {
 
 // A rule's text in Datalog syntax, for messages and provenance.
-template <class Prog>
-std::string rule_text(const rule& r, const database<Prog>& db) {
+// (Db: a database, or any table of relations by slot with slot_data(slot).)
+template <class Db>
+std::string rule_text(const rule& r, const Db& db) {
   auto arg_text = [&](const argument& a, const atom& at, int k) {
     if (a.kind == arg_kind::variable) return r.variables[static_cast<std::size_t>(a.var)];
     const domain& d = *db.slot_data(at.slot).domains[static_cast<std::size_t>(k)];
@@ -76,8 +77,8 @@ std::string rule_text(const rule& r, const database<Prog>& db) {
 }
 
 // Each variable's domain must agree across its occurrences; constants must lie in their argument's domain.
-template <class Prog>
-void check_rule_types(const rule& r, const database<Prog>& db) {
+template <class Db>
+void check_rule_types(const rule& r, const Db& db) {
   std::vector<const domain*> var_domain(r.variables.size(), nullptr);
   std::vector<std::string> first_use(r.variables.size());
   auto visit = [&](const atom& at) {
@@ -220,8 +221,8 @@ struct rule_runner {
 };
 
 // Plans rule `r` with atom `delta` (or -1) restricted to rows [lo, hi); all other atoms see every row.
-template <class Prog>
-rule_runner plan_rule(const rule& r, database<Prog>& db, int delta, std::size_t lo, std::size_t hi) {
+template <class Db>
+rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::size_t hi) {
   rule_runner run;
   run.r = &r;
   run.head = &db.slot_data(r.head.slot);
@@ -325,12 +326,62 @@ rule_runner plan_rule(const rule& r, database<Prog>& db, int delta, std::size_t 
   return run;
 }
 
+// Runs the rules `mine` (indices into `rules`) whose heads are the relations flagged in `in_stratum` (by slot):
+// once if the stratum is not recursive, else semi-naively to the fixpoint.
+template <class Options, class Db>
+void run_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, Db& db,
+                 const std::vector<bool>& in_stratum, const Options& options, stratum_report& rep) {
+  const std::size_t n_slots = in_stratum.size();
+  // Row counts of the stratum's relations at the start of the previous and the current iteration.
+  std::vector<std::size_t> before(n_slots, 0), now(n_slots, 0);
+  auto snapshot = [&](std::vector<std::size_t>& out) {
+    for (std::size_t slot = 0; slot < n_slots; ++slot)
+      if (in_stratum[slot]) out[slot] = db.slot_data(static_cast<int>(slot)).tuples->size();
+  };
+  snapshot(now);
+  // Iteration 0: every rule over everything.
+  for (int k : mine) {
+    auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, -1, 0, 0);
+    run.record = options.provenance;
+    run.rule_index = k;
+    run.iteration = 0;
+    run.run(0);
+    rep.derived += run.derived;
+  }
+  rep.iterations = 1;
+  if (rep.recursive) {
+    while (options.max_iterations < 0 || rep.iterations < options.max_iterations) {
+      before = now;
+      snapshot(now);
+      bool any = false;
+      for (std::size_t slot = 0; slot < n_slots; ++slot) any = any || now[slot] > before[slot];
+      if (!any) break;
+      const int iteration = static_cast<int>(rep.iterations);
+      for (int k : mine) {
+        const rule& r = rules[static_cast<std::size_t>(k)];
+        for (std::size_t a = 0; a < r.positive.size(); ++a) {
+          const auto slot = static_cast<std::size_t>(r.positive[a].slot);
+          if (!in_stratum[slot] || now[slot] == before[slot]) continue;
+          auto run = detail::plan_rule(r, db, static_cast<int>(a), before[slot], now[slot]);
+          run.record = options.provenance;
+          run.rule_index = k;
+          run.iteration = iteration;
+          run.run(0);
+          rep.derived += run.derived;
+        }
+      }
+      ++rep.iterations;
+    }
+  }
+}
+
 }  // namespace detail
 
-// Evaluates every rule of `prog` over `db` to the least fixpoint. Facts already in a relation (given, or from an
-// earlier solve) stay and take part.
+namespace detail {
+// solve() restricted to the strata flagged in `wanted` (all when null).
 template <class Prog>
-solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& options = {}) {
+solve_report solve_strata(const Prog& prog, database<Prog>& db, const solve_options& options,
+                          const std::vector<bool>* wanted) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<rule> rules = rules_of(prog);
   for (const rule& r : rules) detail::check_rule_types(r, db);
@@ -345,6 +396,7 @@ solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& op
     return -1;
   };
   for (int s = 0; s < st.n_strata; ++s) {
+    if (wanted && !(*wanted)[static_cast<std::size_t>(s)]) continue;
     stratum_report rep;
     rep.recursive = st.recursive[s];
     std::vector<bool> in_stratum(Prog::n_slots, false);
@@ -365,53 +417,21 @@ solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& op
       continue;
     }
 
-    // Row counts of the stratum's relations at the start of the previous and the current iteration.
-    std::vector<std::size_t> before(Prog::n_slots, 0), now(Prog::n_slots, 0);
-    auto snapshot = [&](std::vector<std::size_t>& out) {
-      for (std::size_t slot = 0; slot < Prog::n_slots; ++slot)
-        if (in_stratum[slot]) out[slot] = db.slot_data(static_cast<int>(slot)).tuples->size();
-    };
-    snapshot(now);
-    // Iteration 0: every rule over everything.
-    for (int k : mine) {
-      auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, -1, 0, 0);
-      run.record = options.provenance;
-      run.rule_index = k;
-      run.iteration = 0;
-      run.run(0);
-      rep.derived += run.derived;
-    }
-    rep.iterations = 1;
-    if (st.recursive[s]) {
-      while (options.max_iterations < 0 || rep.iterations < options.max_iterations) {
-        before = now;
-        snapshot(now);
-        bool any = false;
-        for (std::size_t slot = 0; slot < Prog::n_slots; ++slot) any = any || now[slot] > before[slot];
-        if (!any) break;
-        const int iteration = static_cast<int>(rep.iterations);
-        for (int k : mine) {
-          const rule& r = rules[static_cast<std::size_t>(k)];
-          for (std::size_t a = 0; a < r.positive.size(); ++a) {
-            const auto slot = static_cast<std::size_t>(r.positive[a].slot);
-            if (!in_stratum[slot] || now[slot] == before[slot]) continue;
-            auto run = detail::plan_rule(r, db, static_cast<int>(a), before[slot], now[slot]);
-            run.record = options.provenance;
-            run.rule_index = k;
-            run.iteration = iteration;
-            run.run(0);
-            rep.derived += run.derived;
-          }
-        }
-        ++rep.iterations;
-      }
-    }
+    detail::run_stratum(rules, mine, db, in_stratum, options, rep);
     report.derived += rep.derived;
     report.strata.push_back(std::move(rep));
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.bytes = db.bytes();
   return report;
+}
+}  // namespace detail
+
+// Evaluates every rule of `prog` over `db` to the least fixpoint. Facts already in a relation (given, or from an
+// earlier solve) stay and take part.
+template <class Prog>
+solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& options = {}) {
+  return detail::solve_strata(prog, db, options, nullptr);
 }
 
 // The rules of `prog` as Datalog text, one a line (for printing provenance).
