@@ -6,3 +6,4 @@
 #include <tensorlogic/interop.hpp>
 #include <tensorlogic/logic.hpp>
 #include <tensorlogic/plan.hpp>
+#include <tensorlogic/reasoning.hpp>
