@@ -7,3 +7,4 @@
 #include <tensorlogic/logic.hpp>
 #include <tensorlogic/plan.hpp>
 #include <tensorlogic/reasoning.hpp>
+#include <tensorlogic/rl.hpp>
