@@ -4,6 +4,7 @@
 #include <tensorlogic/logic/database.hpp>
 #include <tensorlogic/logic/dense.hpp>
 #include <tensorlogic/logic/domain.hpp>
+#include <tensorlogic/logic/embedding.hpp>
 #include <tensorlogic/logic/query.hpp>
 #include <tensorlogic/logic/rules.hpp>
 #include <tensorlogic/logic/solve.hpp>
