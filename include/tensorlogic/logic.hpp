@@ -8,4 +8,5 @@
 #include <tensorlogic/logic/query.hpp>
 #include <tensorlogic/logic/rules.hpp>
 #include <tensorlogic/logic/solve.hpp>
+#include <tensorlogic/logic/tensor_bridge.hpp>
 #include <tensorlogic/logic/tuples.hpp>

@@ -75,13 +75,16 @@ class tuple_set {
     if (!hashed_) rehash(detail::table_size_for(rows_ + 1));
     if (detail::over_load(rows_ + 1, slots_.size())) grow();
     const std::size_t mask = slots_.size() - 1;
-    std::size_t s = detail::hash_columns(t, arity_, full_mask()) & mask;
+    const std::uint64_t h = detail::hash_columns(t, arity_, full_mask());
+    const std::uint64_t tag = h & tag_mask;
+    std::size_t s = h & mask;
     while (slots_[s] != 0) {
-      if (detail::equal_columns(row(slots_[s] - 1), t, arity_, full_mask())) return false;
+      if ((slots_[s] & tag_mask) == tag && detail::equal_columns(row(slot_row(s)), t, arity_, full_mask()))
+        return false;
       s = (s + 1) & mask;
     }
     data_.insert(data_.end(), t, t + arity_);
-    slots_[s] = static_cast<std::uint32_t>(++rows_);
+    slots_[s] = tag | static_cast<std::uint64_t>(++rows_);
     return true;
   }
   bool insert(std::initializer_list<id_t> t) {
@@ -95,7 +98,7 @@ class tuple_set {
     data_.insert(data_.end(), t, t + arity_);
     ++rows_;
     if (hashed_) {
-      slots_ = std::vector<std::uint32_t>();
+      slots_ = std::vector<std::uint64_t>();
       hashed_ = false;
     }
   }
@@ -103,9 +106,12 @@ class tuple_set {
   bool contains(const id_t* t) const {
     if (!hashed_) rehash(detail::table_size_for(rows_));
     const std::size_t mask = slots_.size() - 1;
-    std::size_t s = detail::hash_columns(t, arity_, full_mask()) & mask;
+    const std::uint64_t h = detail::hash_columns(t, arity_, full_mask());
+    const std::uint64_t tag = h & tag_mask;
+    std::size_t s = h & mask;
     while (slots_[s] != 0) {
-      if (detail::equal_columns(row(slots_[s] - 1), t, arity_, full_mask())) return true;
+      if ((slots_[s] & tag_mask) == tag && detail::equal_columns(row(slot_row(s)), t, arity_, full_mask()))
+        return true;
       s = (s + 1) & mask;
     }
     return false;
@@ -137,7 +143,7 @@ class tuple_set {
     return out;
   }
 
-  std::size_t bytes() const { return data_.capacity() * sizeof(id_t) + slots_.capacity() * sizeof(std::uint32_t); }
+  std::size_t bytes() const { return data_.capacity() * sizeof(id_t) + slots_.capacity() * sizeof(std::uint64_t); }
 
  private:
   unsigned full_mask() const { return (1u << arity_) - 1u; }
@@ -145,12 +151,13 @@ class tuple_set {
   void rehash(std::size_t n) const {
     if (n > (std::size_t{1} << 32))
       throw error("a relation grew past 2^31 tuples");
-    std::vector<std::uint32_t> fresh(n, 0);
+    std::vector<std::uint64_t> fresh(n, 0);
     const std::size_t mask = n - 1;
     for (std::size_t r = 0; r < rows_; ++r) {
-      std::size_t s = detail::hash_columns(row(r), arity_, full_mask()) & mask;
+      const std::uint64_t h = detail::hash_columns(row(r), arity_, full_mask());
+      std::size_t s = h & mask;
       while (fresh[s] != 0) s = (s + 1) & mask;
-      fresh[s] = static_cast<std::uint32_t>(r + 1);
+      fresh[s] = (h & tag_mask) | static_cast<std::uint64_t>(r + 1);
     }
     slots_.swap(fresh);
     hashed_ = true;
@@ -159,7 +166,11 @@ class tuple_set {
   int arity_;
   std::size_t rows_ = 0;
   std::vector<id_t> data_;
-  mutable std::vector<std::uint32_t> slots_;  // row + 1, 0 = empty
+  // The high 32 bits of a tuple's hash (a tag that rejects most mismatches without reading the row), and row + 1
+  // in the low 32 bits; 0 = empty.
+  static constexpr std::uint64_t tag_mask = 0xffffffff00000000ULL;
+  std::size_t slot_row(std::size_t s) const { return static_cast<std::size_t>(slots_[s] & 0xffffffffULL) - 1; }
+  mutable std::vector<std::uint64_t> slots_;
   mutable bool hashed_ = true;                // false after append_distinct until the next rehash
 };
 
