@@ -2,4 +2,5 @@
 #pragma once
 #include <tensorlogic/core.hpp>
 #include <tensorlogic/plan/descriptor.hpp>
+#include <tensorlogic/plan/explain.hpp>
 #include <tensorlogic/plan/lower.hpp>

@@ -1,0 +1,264 @@
+// tl::classify / tl::estimate / tl::explain: what kind of kernel each equation is and what it costs.
+// Classification is compile-time (from the equation's type): map (every factor indexed by the whole left-hand
+// side), broadcast (a factor lacks some left-hand-side index), reduce (one factor, projected indices), GEMM-shaped
+// contraction (two factors, A[kept_a, contracted] B[contracted, kept_b] with optional batch indices in all three;
+// a matrix-vector product, with no kept index on one side, counts),
+// general contraction (otherwise), relation join (a relation on the left), and normalizer rows. The estimates use
+// the store's extents: FLOPs = for each term, the size of its iteration space (the union of the left-hand side's
+// and the term's indices) times its multiplications and additions, plus one operation per output element for each
+// elementwise function; bytes = every tensor read once plus the output written once (the compulsory traffic).
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include <tensorlogic/core/program.hpp>
+#include <tensorlogic/interop/to_string.hpp>
+
+namespace tensorlogic {
+
+enum class kernel_class : int { map, broadcast, reduce, gemm, contraction, join, normalizer };
+
+inline const char* kernel_class_name(kernel_class k) {
+  switch (k) {
+    case kernel_class::map: return "map";
+    case kernel_class::broadcast: return "broadcast";
+    case kernel_class::reduce: return "reduce";
+    case kernel_class::gemm: return "GEMM-shaped contraction";
+    case kernel_class::contraction: return "general contraction";
+    case kernel_class::join: return "relation join";
+    case kernel_class::normalizer: return "normalizer rows";
+  }
+  return "?";
+}
+
+namespace detail {
+
+// One term of a right-hand side: its factors (references: symbol name and index names) and its function count.
+struct term_info {
+  std::vector<std::pair<std::string, std::vector<std::string>>> factors;
+  std::vector<std::string> reduced;  // indices projected by explicit reductions inside the term
+  int functions = 0;
+};
+
+struct rhs_info {
+  std::vector<term_info> terms;
+  int outer_functions = 0;
+  bool normalizer = false;
+};
+
+template <class D>
+void subscript_names(std::vector<std::string>& out) {
+  name_set s;
+  dim_indices<D>(s);
+  for (int k = 0; k < s.size; ++k) out.emplace_back(s.items[k].name);
+}
+
+template <class Node>
+void collect_factors(term_info& t) {
+  if constexpr (is_ref<Node>) {
+    [&]<class S, class... D>(ref<S, D...>*) {
+      std::vector<std::string> names;
+      (subscript_names<D>(names), ...);
+      t.factors.emplace_back(std::string(S::name.view()), names);
+    }(static_cast<Node*>(nullptr));
+  } else if constexpr (is_reduction<Node>) {
+    [&]<reduce_op O, class B, class... I>(reduction<O, B, I...>*) {
+      (t.reduced.emplace_back(I::name.view()), ...);
+      collect_factors<B>(t);
+    }(static_cast<Node*>(nullptr));
+  } else if constexpr (is_normalization<Node>) {
+    ++t.functions;
+    collect_factors<decltype(Node::body)>(t);
+  } else if constexpr (is_apply<Node>) {
+    [&]<op O, class... A>(apply<O, A...>*) {
+      if constexpr (O != op::mul && O != op::div && O != op::add && O != op::sub && O != op::neg) ++t.functions;
+      (collect_factors<A>(t), ...);
+    }(static_cast<Node*>(nullptr));
+  }
+}
+
+template <class Node>
+void collect_terms(rhs_info& r) {
+  if constexpr (is_apply<Node>) {
+    if constexpr (Node::operation == op::add || Node::operation == op::sub) {
+      [&]<op O, class... A>(apply<O, A...>*) { (collect_terms<A>(r), ...); }(static_cast<Node*>(nullptr));
+      return;
+    } else if constexpr (Node::operation == op::neg) {
+      [&]<op O, class A>(apply<O, A>*) { collect_terms<A>(r); }(static_cast<Node*>(nullptr));
+      return;
+    } else if constexpr (is_chain_function<Node::operation> && Node::operation != op::not_) {
+      ++r.outer_functions;
+      [&]<op O, class A, class... Rest>(apply<O, A, Rest...>*) {
+        collect_terms<A>(r);
+        (collect_terms<Rest>(r), ...);
+      }(static_cast<Node*>(nullptr));
+      return;
+    }
+  } else if constexpr (is_normalization<Node>) {
+    r.normalizer = true;
+    collect_terms<decltype(Node::body)>(r);
+    return;
+  }
+  term_info t;
+  collect_factors<Node>(t);
+  r.terms.push_back(std::move(t));
+}
+
+inline bool has(const std::vector<std::string>& v, const std::string& s) {
+  for (const auto& x : v)
+    if (x == s) return true;
+  return false;
+}
+
+inline kernel_class classify_term(const term_info& t, const std::vector<std::string>& lhs) {
+  std::vector<std::string> all;
+  for (const auto& [name, idx] : t.factors)
+    for (const auto& i : idx)
+      if (!has(all, i)) all.push_back(i);
+  std::vector<std::string> projected;
+  for (const auto& i : all)
+    if (!has(lhs, i)) projected.push_back(i);
+  if (projected.empty()) {
+    for (const auto& [name, idx] : t.factors)
+      for (const auto& i : lhs)
+        if (!has(idx, i)) return kernel_class::broadcast;
+    return kernel_class::map;
+  }
+  if (t.factors.size() == 1) return kernel_class::reduce;
+  if (t.factors.size() == 2) {
+    const auto& a = t.factors[0].second;
+    const auto& b = t.factors[1].second;
+    // Every index is batch (in A, B and the output), contracted (A and B only), or kept (one operand and output).
+    bool gemm = true;
+    int kept_a = 0, kept_b = 0, contracted = 0;
+    for (const auto& i : all) {
+      const bool in_a = has(a, i), in_b = has(b, i), in_c = has(lhs, i);
+      if (in_a && in_b && in_c) continue;
+      if (in_a && in_b && !in_c) ++contracted;
+      else if (in_a && !in_b && in_c) ++kept_a;
+      else if (!in_a && in_b && in_c) ++kept_b;
+      else gemm = false;
+    }
+    if (gemm && contracted > 0 && kept_a + kept_b > 0) return kernel_class::gemm;
+  }
+  return kernel_class::contraction;
+}
+
+}  // namespace detail
+
+// The kernel class of an equation (the heaviest class among its terms).
+template <class Eq>
+kernel_class classify(const Eq&) {
+  if constexpr (Eq::is_relation) {
+    return kernel_class::join;
+  } else {
+    detail::rhs_info r;
+    detail::collect_terms<typename Eq::rhs_type>(r);
+    if (r.normalizer) return kernel_class::normalizer;
+    std::vector<std::string> lhs;
+    [&]<class S, class... D>(ref<S, D...>*) { (detail::subscript_names<D>(lhs), ...); }(
+        static_cast<typename Eq::lhs_type*>(nullptr));
+    kernel_class worst = kernel_class::map;
+    for (const auto& t : r.terms) {
+      const kernel_class k = detail::classify_term(t, lhs);
+      if (static_cast<int>(k) > static_cast<int>(worst)) worst = k;
+    }
+    return worst;
+  }
+}
+
+struct equation_estimate {
+  std::string text;
+  kernel_class kind = kernel_class::map;
+  double flops = 0;
+  double bytes = 0;
+};
+
+// FLOPs and compulsory bytes of each equation with the store's extents.
+template <class Prog, class Store>
+std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
+  std::vector<equation_estimate> out;
+  auto extent = [&](const std::string& name) {
+    const int pos = Prog::index_position(name);
+    return pos < 0 ? 1.0 : static_cast<double>(s.index_extent(static_cast<std::size_t>(pos)));
+  };
+  auto rank_of = [&](int slot) {
+    std::size_t r = 0, k = 0;
+    [&]<class... S>(type_list<S...>) { ((k++ == static_cast<std::size_t>(slot) ? (r = S::rank, 0) : 0), ...); }(
+        typename Prog::symbols{});
+    return r;
+  };
+  auto elements = [&](int slot) {
+    double n = 1;
+    for (std::size_t k = 0; k < rank_of(slot); ++k)
+      n *= static_cast<double>(s.shape(static_cast<std::size_t>(slot))[k]);
+    return n;
+  };
+  auto element_bytes = [&](int slot) {
+    std::size_t b = 0, k = 0;
+    [&]<class... S>(type_list<S...>) {
+      ((k++ == static_cast<std::size_t>(slot) ? (b = sizeof(typename S::value_type), 0) : 0), ...);
+    }(typename Prog::symbols{});
+    return static_cast<double>(b);
+  };
+  std::apply(
+      [&](const auto&... eq) {
+        auto one = [&](const auto& q) {
+          using Eq = std::remove_cvref_t<decltype(q)>;
+          equation_estimate e;
+          e.text = to_string(q);
+          e.kind = classify(q);
+          detail::rhs_info r;
+          detail::collect_terms<typename Eq::rhs_type>(r);
+          std::vector<std::string> lhs;
+          [&]<class S, class... D>(ref<S, D...>*) { (detail::subscript_names<D>(lhs), ...); }(
+              static_cast<typename Eq::lhs_type*>(nullptr));
+          double out_elems = 1;
+          for (const auto& i : lhs) out_elems *= extent(i);
+          std::vector<std::string> read;
+          for (const auto& t : r.terms) {
+            std::vector<std::string> space = lhs;
+            for (const auto& [name, idx] : t.factors) {
+              for (const auto& i : idx)
+                if (!detail::has(space, i)) space.push_back(i);
+              if (!detail::has(read, name)) read.push_back(name);
+            }
+            double points = 1;
+            for (const auto& i : space) points *= extent(i);
+            const double mults = t.factors.empty() ? 0.0 : static_cast<double>(t.factors.size() - 1);
+            const bool projects = space.size() > lhs.size();
+            e.flops += points * (mults + (projects ? 1.0 : 0.0)) + points * t.functions;
+          }
+          e.flops += out_elems * (static_cast<double>(r.terms.size()) - 1.0 + r.outer_functions +
+                                  (r.normalizer ? 4.0 : 0.0));
+          for (const auto& name : read) {
+            const int slot = Prog::slot_of(name);
+            if (slot >= 0 && rank_of(slot) > 0) e.bytes += elements(slot) * element_bytes(slot);
+          }
+          const int head = Prog::slot_of(Eq::head::name.view());
+          e.bytes += out_elems * element_bytes(head);
+          out.push_back(std::move(e));
+        };
+        (one(eq), ...);
+      },
+      prog.equations);
+  return out;
+}
+
+// One line per equation: the equation, its kernel class, estimated FLOPs and bytes, and their ratio.
+template <class Prog, class Store>
+std::string explain(const Prog& prog, const Store& s) {
+  std::string out;
+  char buf[160];
+  for (const auto& e : estimate(prog, s)) {
+    std::snprintf(buf, sizeof buf, "  [%s] %.4g FLOP, %.4g bytes, %.3g FLOP/byte\n", kernel_class_name(e.kind),
+                  e.flops, e.bytes, e.bytes > 0 ? e.flops / e.bytes : 0.0);
+    out += e.text + "\n" + buf;
+  }
+  return out;
+}
+
+}  // namespace tensorlogic

@@ -1,0 +1,65 @@
+// Kernel classification and the FLOP / byte estimates of tl::explain, against counts worked out by hand.
+#include <catch2/catch.hpp>
+#include <tensorlogic/tensorlogic.hpp>
+
+namespace tl = tensorlogic;
+
+namespace {
+inline constexpr tl::index<"i"> i;
+inline constexpr tl::index<"j"> j;
+inline constexpr tl::index<"k"> k;
+inline constexpr tl::index<"l"> l;
+inline constexpr tl::index<"b"> b;
+inline constexpr tl::index<"p"> p;
+inline constexpr tl::index<"q"> q;
+inline constexpr tl::index<"d"> d;
+inline constexpr tl::tensor<"A", float, 2> A;
+inline constexpr tl::tensor<"B", float, 2> B;
+inline constexpr tl::tensor<"C", float, 2> C;
+inline constexpr tl::tensor<"D", float, 2> D;
+inline constexpr tl::tensor<"G", float, 2> G;
+inline constexpr tl::tensor<"v", float, 1> v;
+inline constexpr tl::tensor<"y", float, 1> y;
+inline constexpr tl::tensor<"u", float, 1> u;
+inline constexpr tl::tensor<"Q", float, 3> Q;
+inline constexpr tl::tensor<"K", float, 3> K;
+inline constexpr tl::tensor<"S", float, 3> S;
+inline constexpr tl::relation<"E", 2> E;
+inline constexpr tl::relation<"P", 2> P;
+}  // namespace
+
+TEST_CASE("each equation's kernel class", "[plan]") {
+  CHECK(tl::classify(C(i, k) = A(i, j) * B(j, k)) == tl::kernel_class::gemm);
+  CHECK(tl::classify(C(i, k) = A(j, i) * B(k, j)) == tl::kernel_class::gemm);  // transposed operands
+  CHECK(tl::classify(y(i) = A(i, j) * v(j)) == tl::kernel_class::gemm);        // matrix-vector
+  CHECK(tl::classify(S(b, p, q) = Q(b, p, d) * K(b, q, d)) == tl::kernel_class::gemm);  // batched
+  CHECK(tl::classify(y(i) = tl::relu(A(i, j) * v(j) + v(i))) == tl::kernel_class::gemm);
+  CHECK(tl::classify(C(i, j) = A(i, j) * B(i, j)) == tl::kernel_class::map);
+  CHECK(tl::classify(C(i, j) = A(i, j) + v(j)) == tl::kernel_class::broadcast);
+  CHECK(tl::classify(y(i) = A(i, j)) == tl::kernel_class::reduce);
+  CHECK(tl::classify(y(i) = tl::sum(j, tl::exp(A(i, j)))) == tl::kernel_class::reduce);
+  CHECK(tl::classify(D(i, l) = A(i, j) * B(j, k) * C(k, l)) == tl::kernel_class::contraction);
+  CHECK(tl::classify(y(i) = A(i, j) * B(i, j) * v(j)) == tl::kernel_class::contraction);
+  CHECK(tl::classify(C(i, j) = tl::softmax(j, A(i, j))) == tl::kernel_class::normalizer);
+  CHECK(tl::classify(P(i, k) = E(i, j) * E(j, k)) == tl::kernel_class::join);
+}
+
+TEST_CASE("FLOP and byte estimates with the store's extents", "[plan]") {
+  constexpr auto prog = tl::program(C(i, k) = A(i, j) * B(j, k), y(i) = tl::relu(A(i, j) * v(j) + u(i)),
+                                    D(i, l) = A(i, j) * B(j, k) * G(k, l));
+  const long ni = 8, nj = 16, nk = 4, nl = 2;
+  tl::store s(prog, tl::extents(i = ni, j = nj, k = nk, l = nl));
+  const auto e = tl::estimate(prog, s);
+  REQUIRE(e.size() == 3);
+  // C = A B: ni nj nk multiply-adds.
+  CHECK(e[0].flops == 2.0 * ni * nj * nk);
+  CHECK(e[0].bytes == 4.0 * (ni * nj + nj * nk + ni * nk));
+  // y = relu(A v + u): ni nj multiply-adds, then per output one add (two terms) and one relu; reads A, v, u.
+  CHECK(e[1].flops == 2.0 * ni * nj + 2.0 * ni);
+  CHECK(e[1].bytes == 4.0 * (ni * nj + nj + ni + ni));
+  // D = A B C as one loop nest over i, j, k, l: two multiplications and one addition per point.
+  CHECK(e[2].flops == 3.0 * ni * nj * nk * nl);
+  const std::string text = tl::explain(prog, s);
+  CHECK_THAT(text, Catch::Matchers::Contains("C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction] 1024 FLOP, 896 bytes"));
+  CHECK_THAT(text, Catch::Matchers::Contains("[general contraction] 3072 FLOP"));
+}
