@@ -1,0 +1,235 @@
+// The library's kernels against what users would use instead, in one binary: C(i,k) = A(i,j) B(j,k) in fp32 against
+// OpenBLAS cblas_sgemm, Eigen Tensor contract and a naive loop; the fused Y = relu(W X + b) against sgemm followed
+// by a separate elementwise pass; an elementwise equation and a row reduction over 16M floats against a
+// STREAM-triad loop. The library's cases are registered with tl::benchmark::add (FLOP/s and bytes/s from
+// tl::estimate). After the run, a table gives each library case's time relative to its baseline.
+//
+// Fair OpenBLAS timings need the environment's OpenBLAS tuning variables unset and one thread:
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 bench_contraction
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <tensorlogic/benchmark.hpp>
+#include <tensorlogic/tensorlogic.hpp>
+#include <vector>
+
+#if TENSORLOGIC_BENCH_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+#if TENSORLOGIC_BENCH_HAVE_EIGEN
+#include <unsupported/Eigen/CXX11/Tensor>
+#endif
+
+namespace tl = tensorlogic;
+
+namespace {
+inline constexpr tl::index<"i"> i;
+inline constexpr tl::index<"j"> j;
+inline constexpr tl::index<"k"> k;
+inline constexpr tl::tensor<"A", float, 2> A;
+inline constexpr tl::tensor<"B", float, 2> B;
+inline constexpr tl::tensor<"C", float, 2> C;
+inline constexpr tl::tensor<"W", float, 2> W;
+inline constexpr tl::tensor<"X", float, 2> X;
+inline constexpr tl::tensor<"Y", float, 2> Y;
+inline constexpr tl::tensor<"b", float, 1> bias;
+inline constexpr tl::tensor<"u", float, 1> u;
+inline constexpr tl::tensor<"v", float, 1> v;
+inline constexpr tl::tensor<"w", float, 1> w;
+inline constexpr tl::tensor<"r", float, 1> r;
+inline constexpr tl::scalar<"s", float> s;
+
+constexpr auto gemm = tl::program(C(i, k) = A(i, j) * B(j, k));
+constexpr auto dense_layer = tl::program(Y(i, k) = tl::relu(W(i, j) * X(j, k) + bias(i)));
+constexpr auto triad = tl::program(w(i) = u(i) + s * v(i));
+constexpr auto row_sum = tl::program(r(i) = X(i, j));
+
+// The data of every case; the stores adopt these buffers (no copy), so they live until the end of main.
+std::vector<std::shared_ptr<std::vector<float>>> buffers;
+std::shared_ptr<std::vector<float>> random_floats(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  auto out = std::make_shared<std::vector<float>>(n);
+  for (auto& x : *out) x = d(g);
+  buffers.push_back(out);
+  return out;
+}
+
+// Stores live for the whole run (tl::benchmark::add keeps a reference).
+template <class Prog>
+using store_of = tl::store<std::remove_const_t<Prog>>;
+
+std::vector<std::unique_ptr<void, void (*)(void*)>> keep;
+template <class T, class... Args>
+T& kept(Args&&... args) {
+  T* p = new T(std::forward<Args>(args)...);
+  keep.emplace_back(p, [](void* q) { delete static_cast<T*>(q); });
+  return *p;
+}
+
+// name of a library case -> name of its baseline, for the ratio table.
+std::vector<std::pair<std::string, std::string>> pairs;
+
+void add_gemm(std::size_t n) {
+  const std::string tag = std::to_string(n);
+  auto a = random_floats(n * n, 1);
+  auto bm = random_floats(n * n, 2);
+  auto& st = kept<store_of<decltype(gemm)>>(gemm, tl::extents(i = n, j = n, k = n));
+  tl::bind(st, A, a->data(), a->size());
+  tl::bind(st, B, bm->data(), bm->size());
+  auto* lib = tl::benchmark::add("gemm/tensorlogic/" + tag, gemm, st);
+  lib->Unit(benchmark::kMillisecond);
+  if (n >= 2048) lib->Iterations(1);
+#if TENSORLOGIC_BENCH_HAVE_OPENBLAS
+  benchmark::RegisterBenchmark(("gemm/openblas/" + tag).c_str(), [=](benchmark::State& state) {
+    std::vector<float> c(n * n);
+    for (auto _ : state) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n),
+                  static_cast<int>(n), 1.0f, a->data(), static_cast<int>(n), bm->data(), static_cast<int>(n), 0.0f,
+                  c.data(), static_cast<int>(n));
+      benchmark::DoNotOptimize(c.data());
+    }
+    state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+  })->Unit(benchmark::kMillisecond);
+  pairs.push_back({"gemm/tensorlogic/" + tag, "gemm/openblas/" + tag});
+#endif
+#if TENSORLOGIC_BENCH_HAVE_EIGEN
+  benchmark::RegisterBenchmark(("gemm/eigen_tensor/" + tag).c_str(), [=](benchmark::State& state) {
+    Eigen::TensorMap<Eigen::Tensor<const float, 2, Eigen::RowMajor>> ea(a->data(), n, n), eb(bm->data(), n, n);
+    Eigen::Tensor<float, 2, Eigen::RowMajor> ec(n, n);
+    const Eigen::array<Eigen::IndexPair<int>, 1> dims = {Eigen::IndexPair<int>(1, 0)};
+    for (auto _ : state) {
+      ec = ea.contract(eb, dims);
+      benchmark::DoNotOptimize(ec.data());
+    }
+    state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+  })->Unit(benchmark::kMillisecond);
+  pairs.push_back({"gemm/tensorlogic/" + tag, "gemm/eigen_tensor/" + tag});
+#endif
+  if (n <= 1024) {
+    benchmark::RegisterBenchmark(("gemm/naive_loop/" + tag).c_str(), [=](benchmark::State& state) {
+      std::vector<float> c(n * n);
+      for (auto _ : state) {
+        for (std::size_t x = 0; x < n; ++x)
+          for (std::size_t z = 0; z < n; ++z) {
+            float acc = 0;
+            for (std::size_t y = 0; y < n; ++y) acc += (*a)[x * n + y] * (*bm)[y * n + z];
+            c[x * n + z] = acc;
+          }
+        benchmark::DoNotOptimize(c.data());
+      }
+      state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+    })->Unit(benchmark::kMillisecond);
+    pairs.push_back({"gemm/tensorlogic/" + tag, "gemm/naive_loop/" + tag});
+  }
+}
+
+void add_dense_layer(std::size_t n) {
+  const std::string tag = std::to_string(n);
+  auto wm = random_floats(n * n, 3);
+  auto xm = random_floats(n * n, 4);
+  auto bv = random_floats(n, 5);
+  auto& st = kept<store_of<decltype(dense_layer)>>(dense_layer, tl::extents(i = n, j = n, k = n));
+  tl::bind(st, W, wm->data(), wm->size());
+  tl::bind(st, X, xm->data(), xm->size());
+  tl::bind(st, bias, bv->data(), bv->size());
+  tl::benchmark::add("relu_wx_b/tensorlogic_fused/" + tag, dense_layer, st)->Unit(benchmark::kMillisecond);
+#if TENSORLOGIC_BENCH_HAVE_OPENBLAS
+  benchmark::RegisterBenchmark(("relu_wx_b/sgemm_then_pass/" + tag).c_str(), [=](benchmark::State& state) {
+    std::vector<float> y(n * n);
+    for (auto _ : state) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n),
+                  static_cast<int>(n), 1.0f, wm->data(), static_cast<int>(n), xm->data(), static_cast<int>(n), 0.0f,
+                  y.data(), static_cast<int>(n));
+      for (std::size_t x = 0; x < n; ++x)
+        for (std::size_t z = 0; z < n; ++z) y[x * n + z] = std::max(0.0f, y[x * n + z] + (*bv)[x]);
+      benchmark::DoNotOptimize(y.data());
+    }
+  })->Unit(benchmark::kMillisecond);
+  pairs.push_back({"relu_wx_b/tensorlogic_fused/" + tag, "relu_wx_b/sgemm_then_pass/" + tag});
+#endif
+}
+
+void add_memory_bound(std::size_t n) {
+  const std::string tag = std::to_string(n);
+  auto uv = random_floats(n, 6);
+  auto vv = random_floats(n, 7);
+  auto& t = kept<store_of<decltype(triad)>>(triad, tl::extents(i = n));
+  tl::bind(t, u, uv->data(), uv->size());
+  tl::bind(t, v, vv->data(), vv->size());
+  tl::bind(t, s, 3.0f);
+  tl::benchmark::add("triad/tensorlogic/" + tag, triad, t)->Unit(benchmark::kMillisecond);
+  const std::size_t side = static_cast<std::size_t>(std::sqrt(static_cast<double>(n)));
+  auto xm = random_floats(side * side, 8);
+  auto& rs = kept<store_of<decltype(row_sum)>>(row_sum, tl::extents(i = side, j = side));
+  tl::bind(rs, X, xm->data(), xm->size());
+  tl::benchmark::add("row_sum/tensorlogic/" + tag, row_sum, rs)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(("triad/stream_loop/" + tag).c_str(), [=](benchmark::State& state) {
+    std::vector<float> out(n);
+    for (auto _ : state) {
+      const float* a = uv->data();
+      const float* c = vv->data();
+      float* o = out.data();
+      for (std::size_t q = 0; q < n; ++q) o[q] = a[q] + 3.0f * c[q];
+      benchmark::DoNotOptimize(out.data());
+    }
+    state.counters["bytes/s"] = benchmark::Counter(12.0 * n, benchmark::Counter::kIsIterationInvariantRate);
+  })->Unit(benchmark::kMillisecond);
+  pairs.push_back({"triad/tensorlogic/" + tag, "triad/stream_loop/" + tag});
+  pairs.push_back({"row_sum/tensorlogic/" + tag, "triad/stream_loop/" + tag});
+}
+
+// Console output as usual, then each library case's time over its baseline's (and bytes/s ratios for the
+// memory-bound cases, where the two move different byte counts).
+class ratio_reporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      seconds_[run.benchmark_name()] = run.GetAdjustedRealTime();
+      auto it = run.counters.find("bytes/s");
+      if (it != run.counters.end()) bytes_per_second_[run.benchmark_name()] = it->second.value;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\n%-40s %-34s %14s %14s\n", "library case", "baseline", "time ratio", "bytes/s ratio");
+    for (const auto& [lib, base] : pairs) {
+      const auto find = [&](const std::string& prefix) -> std::string {
+        for (const auto& [name, t] : seconds_)
+          if (name.rfind(prefix, 0) == 0) return name;
+        return {};
+      };
+      const std::string l = find(lib), b = find(base);
+      if (l.empty() || b.empty()) continue;
+      double bw = 0;
+      if (bytes_per_second_.count(l) && bytes_per_second_.count(b))
+        bw = bytes_per_second_[l] / bytes_per_second_[b];
+      std::printf("%-40s %-34s %13.2fx %13.2fx\n", lib.c_str(), base.c_str(), seconds_[b] / seconds_[l], bw);
+    }
+    std::printf("(time ratio = baseline time / library time: above 1 the library is faster)\n");
+  }
+
+ private:
+  std::map<std::string, double> seconds_, bytes_per_second_;
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard guard(argc, argv);
+  for (std::size_t n : {256u, 1024u, 2048u}) add_gemm(n);
+  add_dense_layer(1024);
+  add_memory_bound(std::size_t{1} << 24);
+  benchmark::Initialize(&argc, argv);
+  ratio_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  keep.clear();
+  buffers.clear();
+  return 0;
+}
