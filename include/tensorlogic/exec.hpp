@@ -1,6 +1,7 @@
 // Running programs: stores, bindings, kernels, eval and fixpoint.
 #pragma once
 #include <tensorlogic/plan.hpp>
+#include <tensorlogic/exec/attention.hpp>
 #include <tensorlogic/exec/bind.hpp>
 #include <tensorlogic/exec/eval.hpp>
 #include <tensorlogic/exec/kernel.hpp>

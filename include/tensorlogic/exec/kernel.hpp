@@ -6,15 +6,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include <tensorlogic/exec/math.hpp>
 #include <tensorlogic/plan/descriptor.hpp>
 
 namespace tensorlogic::exec {
-
-#if KOKKOS_VERSION >= 40000
-namespace kmath = ::Kokkos;
-#else
-namespace kmath = ::Kokkos::Experimental;
-#endif
 
 inline constexpr int max_rank = 8;
 

@@ -1,0 +1,175 @@
+// Fused online-softmax attention against naive loops (no mask, causal, sink + window, decode with fewer queries
+// than keys), against the unfused two-equation Tensor Logic program, and over a StreamingLLM cache: attention of
+// the newest token over the cached (sink + window) keys equals full attention under the sink + window mask.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <tensorlogic/reasoning.hpp>
+#include <tensorlogic/tensorlogic.hpp>
+#include <vector>
+
+namespace tl = tensorlogic;
+
+namespace {
+using view3 = Kokkos::View<double***, Kokkos::LayoutRight, Kokkos::HostSpace>;
+
+view3 make3(const char* name, long a, long b, long c) {
+  return view3(std::string(name), static_cast<std::size_t>(a), static_cast<std::size_t>(b), static_cast<std::size_t>(c));
+}
+
+view3 random_view(const char* name, long a, long b, long c, std::uint64_t seed) {
+  view3 v = make3(name, a, b, c);
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<double> d(-1.0, 1.0);
+  for (long x = 0; x < a; ++x)
+    for (long y = 0; y < b; ++y)
+      for (long z = 0; z < c; ++z) v(x, y, z) = d(g);
+  return v;
+}
+
+bool allowed(tl::attention_mask mask, long i, long j, long sq, long sk, long sink, long window) {
+  const long p = i + sk - sq;
+  if (mask == tl::attention_mask::none) return true;
+  if (j > p) return false;
+  if (mask == tl::attention_mask::causal) return true;
+  return j < sink || p - j < window;
+}
+
+// Softmax over the allowed keys, written out with two passes and no online trick.
+view3 naive(const view3& q, const view3& k, const view3& v, tl::attention_mask mask, long sink, long window) {
+  const long h = q.extent(0), sq = q.extent(1), sk = k.extent(1), d = q.extent(2), e = v.extent(2);
+  view3 o = make3("naive", h, sq, e);
+  for (long a = 0; a < h; ++a)
+    for (long i = 0; i < sq; ++i) {
+      std::vector<double> s(sk, -INFINITY);
+      double mx = -INFINITY;
+      for (long j = 0; j < sk; ++j) {
+        if (!allowed(mask, i, j, sq, sk, sink, window)) continue;
+        double dot = 0;
+        for (long c = 0; c < d; ++c) dot += q(a, i, c) * k(a, j, c);
+        s[j] = dot / std::sqrt(static_cast<double>(d));
+        mx = std::max(mx, s[j]);
+      }
+      double z = 0;
+      for (long j = 0; j < sk; ++j) z += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - mx);
+      for (long c = 0; c < e; ++c) {
+        double acc = 0;
+        for (long j = 0; j < sk; ++j)
+          if (!std::isinf(s[j])) acc += std::exp(s[j] - mx) / z * v(a, j, c);
+        o(a, i, c) = acc;
+      }
+    }
+  return o;
+}
+
+void require_close(const view3& a, const view3& b) {
+  for (std::size_t x = 0; x < a.extent(0); ++x)
+    for (std::size_t y = 0; y < a.extent(1); ++y)
+      for (std::size_t z = 0; z < a.extent(2); ++z) REQUIRE(a(x, y, z) == Approx(b(x, y, z)).margin(1e-12));
+}
+
+inline constexpr tl::index<"h"> h;
+inline constexpr tl::index<"p"> p;
+inline constexpr tl::index<"q"> q;
+inline constexpr tl::index<"d"> d;
+inline constexpr tl::index<"e"> e;
+inline constexpr tl::tensor<"Qt", double, 3> Qt;
+inline constexpr tl::tensor<"Kt", double, 3> Kt;
+inline constexpr tl::tensor<"Vt", double, 3> Vt;
+inline constexpr tl::tensor<"St", double, 3> St;
+inline constexpr tl::tensor<"Ot", double, 3> Ot;
+inline constexpr tl::scalar<"c", double> c;
+}  // namespace
+
+TEST_CASE("fused attention equals naive softmax attention for every mask", "[attention]") {
+  const long heads = 2, sq = 9, sk = 9, dim = 4, ev = 3;
+  const view3 qv = random_view("q", heads, sq, dim, 1), kv = random_view("k", heads, sk, dim, 2),
+              vv = random_view("v", heads, sk, ev, 3);
+  struct mask_case {
+    tl::attention_mask mask;
+    long sink, window;
+  };
+  for (auto m : {mask_case{tl::attention_mask::none, 0, 0}, mask_case{tl::attention_mask::causal, 0, 0},
+                 mask_case{tl::attention_mask::sink_window, 2, 3}, mask_case{tl::attention_mask::sink_window, 0, 1},
+                 mask_case{tl::attention_mask::sink_window, 4, 0}}) {
+    view3 o = make3("o", heads, sq, ev);
+    tl::attention(qv, kv, vv, o, {.mask = m.mask, .sink = m.sink, .window = m.window});
+    require_close(o, naive(qv, kv, vv, m.mask, m.sink, m.window));
+  }
+  // Decoding: 3 queries at the end of 9 keys.
+  const view3 q3 = random_view("q3", heads, 3, dim, 4);
+  view3 o3 = make3("o3", heads, 3, ev);
+  tl::attention(q3, kv, vv, o3, {.mask = tl::attention_mask::sink_window, .sink = 2, .window = 3});
+  require_close(o3, naive(q3, kv, vv, tl::attention_mask::sink_window, 2, 3));
+}
+
+TEST_CASE("fused attention equals the unfused Tensor Logic program", "[attention]") {
+  const long heads = 2, n = 7, dim = 5, ev = 3;
+  constexpr auto full = tl::program(St(h, p, q) = tl::softmax(q, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c),
+                                    Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+  constexpr auto causal = tl::program(
+      St(h, p, q) = tl::softmax(q, tl::where(q <= p, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c, -1e300)),
+      Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+  const view3 qv = random_view("q", heads, n, dim, 5), kv = random_view("k", heads, n, dim, 6),
+              vv = random_view("v", heads, n, ev, 7);
+  auto run = [&](const auto& prog, tl::attention_mask mask) {
+    tl::store s(prog, tl::extents(h = heads, p = n, q = n, d = dim, e = ev));
+    tl::bind(s, Qt, qv);
+    tl::bind(s, Kt, kv);
+    tl::bind(s, Vt, vv);
+    tl::bind(s, c, 1.0 / std::sqrt(static_cast<double>(dim)));
+    tl::eval(prog, s);
+    view3 fused = make3("fused", heads, n, ev);
+    tl::attention(qv, kv, vv, fused, {.mask = mask});
+    require_close(fused, s[Ot]);
+  };
+  run(full, tl::attention_mask::none);
+  run(causal, tl::attention_mask::causal);
+}
+
+TEST_CASE("attention over a sink + window cache equals masked full attention", "[attention][reasoning]") {
+  const long total = 40, dim = 8, ev = 8;
+  const std::size_t sink = 4, window = 8;
+  const view3 k_all = random_view("k", 1, total, dim, 8), v_all = random_view("v", 1, total, ev, 9);
+  const view3 q_all = random_view("q", 1, total, dim, 10);
+  tl::reasoning::token_cache<tl::reasoning::sink_window> cache({.sink = sink, .window = window});
+  for (long t = 0; t < total; ++t) {
+    cache.append();
+    const auto kept = cache.kept();
+    // the cache as a dense view of its kept rows, the newest token's query over it
+    view3 kc = make3("kc", 1, static_cast<long>(kept.size()), dim);
+    view3 vc = make3("vc", 1, static_cast<long>(kept.size()), ev);
+    for (std::size_t r = 0; r < kept.size(); ++r) {
+      for (long x = 0; x < dim; ++x) kc(0, static_cast<long>(r), x) = k_all(0, static_cast<long>(kept[r]), x);
+      for (long x = 0; x < ev; ++x) vc(0, static_cast<long>(r), x) = v_all(0, static_cast<long>(kept[r]), x);
+    }
+    view3 qt = make3("qt", 1, 1, dim);
+    view3 cached = make3("cached", 1, 1, ev);
+    view3 masked = make3("masked", 1, 1, ev);
+    for (long x = 0; x < dim; ++x) qt(0, 0, x) = q_all(0, t, x);
+    tl::attention(qt, kc, vc, cached);
+    const auto k_prefix = Kokkos::subview(k_all, Kokkos::ALL, std::make_pair(0L, t + 1), Kokkos::ALL);
+    const auto v_prefix = Kokkos::subview(v_all, Kokkos::ALL, std::make_pair(0L, t + 1), Kokkos::ALL);
+    tl::attention(qt, k_prefix, v_prefix, masked,
+                  {.mask = tl::attention_mask::sink_window, .sink = static_cast<long>(sink),
+                   .window = static_cast<long>(window)});
+    REQUIRE(cache.size() <= sink + window);
+    REQUIRE(cached(0, 0, 0) == Approx(masked(0, 0, 0)).margin(1e-12));
+    for (long x = 0; x < ev; ++x) REQUIRE(cached(0, 0, x) == Approx(masked(0, 0, x)).margin(1e-12));
+  }
+}
+
+TEST_CASE("attention rejects mismatched extents and empty masks before running", "[attention]") {
+  const view3 qv = random_view("q", 1, 4, 3, 1), kv = random_view("k", 1, 4, 3, 2), vv = random_view("v", 1, 4, 2, 3);
+  view3 o = make3("o", 1, 4, 2);
+  view3 bad = make3("bad", 1, 4, 3);
+  REQUIRE_THROWS_WITH(tl::attention(qv, kv, vv, bad), Catch::Matchers::Contains("attention: O is 4x3, expected 4x2"));
+  const view3 k5 = random_view("k5", 1, 4, 5, 4);
+  REQUIRE_THROWS_WITH(tl::attention(qv, k5, vv, o), Catch::Matchers::Contains("Q has dimension 3 but K has 5"));
+  REQUIRE_THROWS_WITH(tl::attention(qv, kv, vv, o, {.mask = tl::attention_mask::sink_window}),
+                      Catch::Matchers::Contains("sink + window > 0"));
+  const view3 q6 = random_view("q6", 1, 6, 3, 5);
+  view3 o6 = make3("o6", 1, 6, 2);
+  REQUIRE_THROWS_WITH(tl::attention(q6, kv, vv, o6, {.mask = tl::attention_mask::causal}),
+                      Catch::Matchers::Contains("6 queries but only 4 keys"));
+}
