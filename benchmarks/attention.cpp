@@ -1,0 +1,101 @@
+// Attention S = 1024 and 4096, d = 64, fp32, one head: the fused online-softmax kernel (tl::attention) against the
+// unfused two-equation program St(p,q) = softmax(q, c Q(p,d) K(q,d)), O(p,e) = St(p,q) V(q,e) run by tl::eval;
+// both causal and unmasked, plus sink + window (4 + 256) for the fused kernel. "bytes" is the memory each
+// approach allocates for its tensors (the unfused program holds the S x S score matrix).
+//
+//   bench_attention
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <tensorlogic/tensorlogic.hpp>
+#include <vector>
+
+namespace tl = tensorlogic;
+
+namespace {
+inline constexpr tl::index<"h"> h;
+inline constexpr tl::index<"p"> p;
+inline constexpr tl::index<"q"> q;
+inline constexpr tl::index<"d"> d;
+inline constexpr tl::index<"e"> e;
+inline constexpr tl::tensor<"Qt", float, 3> Qt;
+inline constexpr tl::tensor<"Kt", float, 3> Kt;
+inline constexpr tl::tensor<"Vt", float, 3> Vt;
+inline constexpr tl::tensor<"St", float, 3> St;
+inline constexpr tl::tensor<"Ot", float, 3> Ot;
+inline constexpr tl::scalar<"c", float> c;
+
+constexpr auto unfused = tl::program(St(h, p, q) = tl::softmax(q, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c),
+                                     Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+constexpr auto unfused_causal = tl::program(
+    St(h, p, q) = tl::softmax(q, tl::where(q <= p, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c, -1e30f)),
+    Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+
+using view3 = Kokkos::View<float***, Kokkos::LayoutRight>;
+
+view3 random_view(const char* name, std::size_t s, std::size_t dim, std::uint64_t seed) {
+  view3 v(std::string(name), 1, s, dim);
+  auto host = Kokkos::create_mirror_view(v);
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (std::size_t k = 0; k < s * dim; ++k) host.data()[k] = u(g);
+  Kokkos::deep_copy(v, host);
+  return v;
+}
+
+void fused(benchmark::State& state, std::size_t s, tl::attention_mask mask) {
+  const std::size_t dim = 64;
+  const view3 qv = random_view("q", s, dim, 1), kv = random_view("k", s, dim, 2), vv = random_view("v", s, dim, 3);
+  view3 o("o", 1, s, dim);
+  tl::attention_options opt{.mask = mask, .sink = 4, .window = 256};
+  for (auto _ : state) {
+    tl::attention(qv, kv, vv, o, opt);
+    Kokkos::fence();
+  }
+  state.counters["bytes"] = static_cast<double>(4 * s * dim * sizeof(float));
+}
+
+template <class Prog>
+void unfused_run(benchmark::State& state, const Prog& prog, std::size_t s) {
+  const std::size_t dim = 64;
+  tl::store st(prog, tl::extents(h = 1, p = s, q = s, d = dim, e = dim));
+  tl::bind(st, Qt, random_view("q", s, dim, 1));
+  tl::bind(st, Kt, random_view("k", s, dim, 2));
+  tl::bind(st, Vt, random_view("v", s, dim, 3));
+  tl::bind(st, c, 1.0f / 8.0f);
+  for (auto _ : state) {
+    tl::eval(prog, st);
+    Kokkos::fence();
+  }
+  state.counters["bytes"] = static_cast<double>((4 * s * dim + s * s) * sizeof(float));
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard guard(argc, argv);
+  for (std::size_t s : {1024u, 4096u}) {
+    const std::string tag = std::to_string(s);
+    benchmark::RegisterBenchmark(("attention/fused/none/" + tag).c_str(),
+                                 [s](benchmark::State& st) { fused(st, s, tl::attention_mask::none); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/unfused/none/" + tag).c_str(),
+                                 [s](benchmark::State& st) { unfused_run(st, unfused, s); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/fused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { fused(st, s, tl::attention_mask::causal); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/unfused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { unfused_run(st, unfused_causal, s); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/fused/sink4_window256/" + tag).c_str(),
+                                 [s](benchmark::State& st) { fused(st, s, tl::attention_mask::sink_window); })
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

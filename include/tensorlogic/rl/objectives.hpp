@@ -1,0 +1,404 @@
+// Policy-gradient objectives for language-model RL as tensor-logic equations (ScaleRL, arXiv 2510.13786, and the
+// losses it compares): advantages (group, batch-level and no std normalization), per-token losses (CISPO, GRPO,
+// DAPO, GSPO, optionally times a truncated importance-sampling correction) and aggregations (sample, prompt and
+// token average), over tensors indexed by prompt p, completion g and token t. tl::rl::objective<...>() returns the
+// program whose rank-0 tensor tl::rl::loss is the loss (minus the objective); tl::gradient(prog, tl::rl::loss,
+// tl::wrt(tl::rl::logp)) differentiates it. Also: tl::rl::bind_hyperparameters, which binds the run-time scalars a
+// program uses, and tl::rl::check_batch, a host-side validator of the inputs to run before tl::eval.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <tensorlogic/core.hpp>
+#include <tensorlogic/exec.hpp>
+#include <tuple>
+#include <type_traits>
+
+namespace tensorlogic::rl {
+
+// ---------------------------------------------------------------------------------------------------------------
+// Symbols. Inputs: logp, logp_old, mask and reward (and logp_gen for the truncated-IS correction, advantage when the
+// advantages are given). Everything else is computed by the equations below.
+// ---------------------------------------------------------------------------------------------------------------
+
+inline constexpr index<"p"> p;  // prompt
+inline constexpr index<"g"> g;  // completion of a prompt (its group has G members)
+inline constexpr index<"t"> t;  // token of a completion
+
+inline constexpr tensor<"logp", double, 3> logp;          // log pi_theta(y_{p,g,t} | ...), current policy
+inline constexpr tensor<"logp_old", double, 3> logp_old;  // log pi_old: the policy that the ratio is taken against
+inline constexpr tensor<"logp_gen", double, 3> logp_gen;  // log-probs the generator recorded (truncated IS)
+inline constexpr tensor<"mask", double, 3> mask;          // 1 for a token of the completion, 0 for padding / dropped
+inline constexpr tensor<"reward", double, 2> reward;      // r_{p,g}
+inline constexpr tensor<"advantage", double, 2> advantage;  // A_{p,g}: computed, or given (advantage_norm::given)
+
+inline constexpr tensor<"comp_len", double, 2> comp_len;      // |y_{p,g}| = sum_t mask
+inline constexpr tensor<"present", double, 2> present;        // 1 if the completion has a token, else 0
+inline constexpr tensor<"group_count", double, 1> group_count;  // completions of prompt p that are present
+inline constexpr tensor<"group_mean", double, 1> group_mean;  // mean reward over the present completions of p
+inline constexpr tensor<"group_std", double, 1> group_std;    // std of those rewards
+inline constexpr tensor<"centered", double, 2> centered;      // r - group_mean, 0 for absent completions
+inline constexpr tensor<"completion_count", double, 0> completion_count;  // present completions in the batch
+inline constexpr tensor<"batch_std", double, 0> batch_std;    // std of every centered advantage of the batch
+
+inline constexpr tensor<"ratio", double, 3> ratio;            // rho = exp(logp - logp_old)
+// CISPO's weight min(rho, eps_max), for inspection: the loss recomputes it under sg, so that no tensor between logp
+// and the loss depends on logp only through the stop-gradient (such a tensor would get a gradient of 0 to compute)
+inline constexpr tensor<"is_weight", double, 3> is_weight;
+inline constexpr tensor<"seq_log_ratio", double, 2> seq_log_ratio;  // GSPO: (1/|y|) sum_t (logp - logp_old)
+inline constexpr tensor<"seq_ratio", double, 2> seq_ratio;    // GSPO: s = exp(seq_log_ratio)
+inline constexpr tensor<"tis_weight", double, 3> tis_weight;  // min(exp(logp_old - logp_gen), tis_cap)
+inline constexpr tensor<"token_loss", double, 3> token_loss;  // l_{p,g,t}, 0 on masked tokens
+
+inline constexpr tensor<"prompt_len", double, 1> prompt_len;        // T_p = sum_{g,t} mask
+inline constexpr tensor<"token_count", double, 0> token_count;      // max(sum mask, 1)
+inline constexpr tensor<"sample_count", double, 0> sample_count;    // max(present completions, 1)
+inline constexpr tensor<"prompt_count", double, 0> prompt_count;    // max(prompts with a token, 1)
+inline constexpr tensor<"agg_weight", double, 3> agg_weight;        // the aggregation's weight of each token
+inline constexpr tensor<"loss", double, 0> loss;                    // sum agg_weight * token_loss
+
+inline constexpr scalar<"eps_max", double> eps_max;      // CISPO's absolute cap on rho
+inline constexpr scalar<"clip_eps", double> clip_eps;    // GRPO: clip(rho, 1 - eps, 1 + eps)
+inline constexpr scalar<"clip_low", double> clip_low;    // DAPO / GSPO: clip(rho, 1 - clip_low, 1 + clip_high)
+inline constexpr scalar<"clip_high", double> clip_high;
+inline constexpr scalar<"adv_eps", double> adv_eps;      // added to the std before dividing
+inline constexpr scalar<"std_ddof", double> std_ddof;    // 1: Bessel-corrected std, 0: population std
+inline constexpr scalar<"tis_cap", double> tis_cap;      // cap of the truncated importance weight
+
+// ---------------------------------------------------------------------------------------------------------------
+// Choices.
+// ---------------------------------------------------------------------------------------------------------------
+
+enum class loss_kind {
+  cispo,  // -sg(min(rho, eps_max)) A logp                                      (ScaleRL Eq. 4)
+  grpo,   // -min(rho A, clip(rho, 1 - clip_eps, 1 + clip_eps) A)                 (ScaleRL Eq. 7)
+  dapo,   // -min(rho A, clip(rho, 1 - clip_low, 1 + clip_high) A)                (ScaleRL Eq. 8)
+  gspo,   // -min(s A, clip(s, 1 - clip_low, 1 + clip_high) A), s the sequence's length-normalized ratio
+};
+
+enum class aggregation {
+  sample_average,  // (1/(P G)) sum_p sum_g (1/|y_pg|) sum_t l     (GRPO)
+  prompt_average,  // (1/P) sum_p (1/T_p) sum_g sum_t l            (DAPO as ScaleRL defines it; ScaleRL's choice)
+  token_average,   // sum l / sum_p T_p                            (TRL's "dapo", verl's token-mean)
+};
+
+enum class advantage_norm {
+  given,      // advantage is an input
+  centered,   // A = r - mean_g r                                  (Dr. GRPO)
+  group_std,  // A = (r - mean_g r) / (std_g r + adv_eps)          (GRPO)
+  batch_std,  // A = (r - mean_g r) / (std of all those in the batch + adv_eps)   (ScaleRL)
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Equations. Each *_equations() returns a std::tuple of equations, to be combined with a model's equations (one that
+// computes logp) into one tl::program; the builders further down make the programs.
+// ---------------------------------------------------------------------------------------------------------------
+
+// Completion lengths: every objective has them. A completion is "present" when it has at least one token; a group
+// left out of the loss (e.g. by tl::rl::filter_zero_variance_groups) is one whose mask is 0 everywhere. The mask must
+// hold 0 or 1 (tl::rl::check_batch checks it), so min(|y|, 1) is 1 exactly for the present completions.
+constexpr auto length_equations() {
+  return std::tuple(comp_len(p, g) = 1.0 * mask(p, g, t),  //
+                    present(p, g) = tensorlogic::min(comp_len(p, g), 1.0));
+}
+
+// Advantages A(p, g), over the present completions only: the group mean and std, and the batch std, count only
+// completions with a token, and an absent completion gets A = 0. With n present completions, the std divides the sum
+// of squares by max(n - std_ddof, 1). The centered advantages of a batch have mean 0 exactly (each group's sum is
+// 0), so the batch std is sqrt(sum A^2 / max(N - std_ddof, 1)) over the N present completions. Where the std is 0
+// (a zero-variance group, or a batch of them) every centered advantage is 0 and stays 0, also with adv_eps = 0.
+template <advantage_norm Norm>
+constexpr auto advantage_equations() {
+  if constexpr (Norm == advantage_norm::given) {
+    return std::tuple();
+  } else {
+    auto stats = std::tuple(
+        group_count(p) = 1.0 * present(p, g),
+        group_mean(p) = present(p, g) * reward(p, g) / tensorlogic::max(group_count(p), 1.0),
+        centered(p, g) = present(p, g) * (reward(p, g) - group_mean(p)));
+    if constexpr (Norm == advantage_norm::centered) {
+      return std::tuple_cat(stats, std::tuple(advantage(p, g) = 1.0 * centered(p, g)));
+    } else if constexpr (Norm == advantage_norm::group_std) {
+      return std::tuple_cat(
+          stats,
+          std::tuple(group_std(p) = tensorlogic::sqrt(tensorlogic::square(centered(p, g)) /
+                                                      tensorlogic::max(group_count(p) - std_ddof, 1.0)),
+                     advantage(p, g) =
+                         tensorlogic::where(group_std(p), centered(p, g) / (group_std(p) + adv_eps), 0.0)));
+    } else {
+      return std::tuple_cat(
+          stats,
+          std::tuple(completion_count() = 1.0 * present(p, g),
+                     batch_std() = tensorlogic::sqrt(tensorlogic::sum(p, g, tensorlogic::square(centered(p, g))) /
+                                                     tensorlogic::max(completion_count() - std_ddof, 1.0)),
+                     advantage(p, g) = tensorlogic::where(batch_std(), centered(p, g) / (batch_std() + adv_eps), 0.0)));
+    }
+  }
+}
+
+// The per-token loss token_loss(p, g, t) (minus the per-token objective), 0 on masked tokens. With TruncatedIS, the
+// loss of every token is multiplied by sg(min(exp(logp_old - logp_gen), tis_cap)): logp_old is then the trainer's
+// recomputed old policy and logp_gen what the generator recorded, and the weight corrects for the mismatch between
+// the two (generator kernels, or tokens generated under several policy versions as in PipelineRL).
+template <loss_kind Loss, bool TruncatedIS = false>
+constexpr auto token_loss_equations() {
+  constexpr auto tis = [] {
+    if constexpr (TruncatedIS)
+      return tensorlogic::stop_grad(tis_weight(p, g, t));
+    else
+      return 1.0;
+  };
+  constexpr auto tis_eq = [] {
+    if constexpr (TruncatedIS)
+      return std::tuple(tis_weight(p, g, t) = tensorlogic::min(tensorlogic::exp(logp_old(p, g, t) - logp_gen(p, g, t)),
+                                                               tis_cap));
+    else
+      return std::tuple();
+  };
+  if constexpr (Loss == loss_kind::cispo) {
+    return std::tuple_cat(
+        tis_eq(),
+        std::tuple(is_weight(p, g, t) = tensorlogic::min(tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)), eps_max),
+                   token_loss(p, g, t) =
+                       -1.0 * mask(p, g, t) * tis() *
+                       tensorlogic::stop_grad(
+                           tensorlogic::min(tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)), eps_max)) *
+                       advantage(p, g) * logp(p, g, t)));
+  } else if constexpr (Loss == loss_kind::grpo) {
+    return std::tuple_cat(
+        tis_eq(),
+        std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
+                   token_loss(p, g, t) =
+                       -1.0 * mask(p, g, t) * tis() *
+                       tensorlogic::min(ratio(p, g, t) * advantage(p, g),
+                                        tensorlogic::clamp(ratio(p, g, t), 1.0 - clip_eps, 1.0 + clip_eps) *
+                                            advantage(p, g))));
+  } else if constexpr (Loss == loss_kind::dapo) {
+    return std::tuple_cat(
+        tis_eq(),
+        std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
+                   token_loss(p, g, t) =
+                       -1.0 * mask(p, g, t) * tis() *
+                       tensorlogic::min(ratio(p, g, t) * advantage(p, g),
+                                        tensorlogic::clamp(ratio(p, g, t), 1.0 - clip_low, 1.0 + clip_high) *
+                                            advantage(p, g))));
+  } else {
+    return std::tuple_cat(
+        tis_eq(),
+        std::tuple(seq_log_ratio(p, g) = mask(p, g, t) * (logp(p, g, t) - logp_old(p, g, t)) /
+                                         tensorlogic::max(comp_len(p, g), 1.0),
+                   seq_ratio(p, g) = tensorlogic::exp(seq_log_ratio(p, g)),
+                   token_loss(p, g, t) =
+                       -1.0 * mask(p, g, t) * tis() *
+                       tensorlogic::min(seq_ratio(p, g) * advantage(p, g),
+                                        tensorlogic::clamp(seq_ratio(p, g), 1.0 - clip_low, 1.0 + clip_high) *
+                                            advantage(p, g))));
+  }
+}
+
+// The aggregation: loss = sum_{p,g,t} agg_weight(p, g, t) token_loss(p, g, t). Only present completions and prompts
+// with a token are counted (the effective batch: a group whose mask is 0 counts in no denominator); every count is
+// at least 1, so an empty prompt or completion contributes 0, never 0/0.
+template <aggregation Agg>
+constexpr auto aggregation_equations() {
+  if constexpr (Agg == aggregation::sample_average) {
+    return std::tuple(sample_count() = tensorlogic::max(tensorlogic::sum(p, g, present(p, g)), 1.0),
+                      agg_weight(p, g, t) =
+                          mask(p, g, t) / tensorlogic::max(comp_len(p, g), 1.0) / sample_count(),
+                      loss() = agg_weight(p, g, t) * token_loss(p, g, t));
+  } else if constexpr (Agg == aggregation::prompt_average) {
+    return std::tuple(prompt_len(p) = 1.0 * mask(p, g, t),
+                      prompt_count() =
+                          tensorlogic::max(tensorlogic::sum(p, tensorlogic::min(prompt_len(p), 1.0)), 1.0),
+                      agg_weight(p, g, t) = mask(p, g, t) / tensorlogic::max(prompt_len(p), 1.0) / prompt_count(),
+                      loss() = agg_weight(p, g, t) * token_loss(p, g, t));
+  } else {
+    return std::tuple(token_count() = tensorlogic::max(tensorlogic::sum(p, g, t, mask(p, g, t)), 1.0),
+                      agg_weight(p, g, t) = mask(p, g, t) / token_count(),
+                      loss() = agg_weight(p, g, t) * token_loss(p, g, t));
+  }
+}
+
+// Every equation of one objective: lengths, advantages, per-token loss, aggregation.
+template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false>
+constexpr auto objective_equations() {
+  return std::tuple_cat(length_equations(), advantage_equations<Norm>(), token_loss_equations<Loss, TruncatedIS>(),
+                        aggregation_equations<Agg>());
+}
+
+namespace detail {
+template <class Tuple>
+constexpr auto program_of(const Tuple& equations) {
+  return std::apply([](const auto&... e) { return tensorlogic::program(e...); }, equations);
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------------------------
+// Programs.
+// ---------------------------------------------------------------------------------------------------------------
+
+// The objective's program: inputs logp, logp_old, mask, reward (advantage instead with advantage_norm::given;
+// logp_gen too with TruncatedIS), the scalars the choices use, and the computed tensors above; tl::rl::loss is the
+// loss. tl::gradient(objective<...>(), loss, tl::wrt(logp)) gives dloss/dlogp as grad(logp).
+template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false>
+constexpr auto objective() {
+  return detail::program_of(objective_equations<Loss, Agg, Norm, TruncatedIS>());
+}
+
+// ScaleRL's objective (§4): CISPO, prompt average, group-centred advantages divided by the batch std.
+constexpr auto scalerl_objective() {
+  return objective<loss_kind::cispo, aggregation::prompt_average, advantage_norm::batch_std>();
+}
+
+// The advantages alone: inputs reward and mask, output advantage (and the statistics above).
+template <advantage_norm Norm>
+constexpr auto advantages() {
+  static_assert(Norm != advantage_norm::given, "tensorlogic: rl::advantages needs an advantage_norm that computes");
+  return detail::program_of(std::tuple_cat(length_equations(), advantage_equations<Norm>()));
+}
+
+// The aggregation alone: inputs token_loss and mask, output loss.
+template <aggregation Agg>
+constexpr auto aggregate() {
+  return detail::program_of(std::tuple_cat(length_equations(), aggregation_equations<Agg>()));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hyperparameters.
+// ---------------------------------------------------------------------------------------------------------------
+
+struct hyperparameters {
+  double eps_max = 5.0;     // CISPO cap; ScaleRL found 4, 5 and 8 alike, TRL recommends 5
+  double clip_eps = 0.2;    // GRPO
+  double clip_low = 0.2;    // DAPO / GSPO lower clip (GSPO: ScaleRL used the 1e-3 scale)
+  double clip_high = 0.28;  // DAPO / GSPO upper clip
+  double adv_eps = 1e-6;    // verl's epsilon (TRL: 1e-4; ScaleRL's batch-level formula: none)
+  double std_ddof = 1.0;    // Bessel-corrected, as TRL and verl (ScaleRL does not say)
+  // No default: set it when the objective uses the truncated-IS correction.
+  double tis_cap = std::numeric_limits<double>::quiet_NaN();
+};
+
+namespace detail {
+inline std::string number(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", v);
+  return buffer;
+}
+
+template <class Store, class Sym>
+constexpr bool has_symbol() {
+  return Store::program_type::template contains<Sym>;
+}
+}  // namespace detail
+
+// Binds every scalar of the program behind `s` from `hp`, after checking its range; a bad value throws tl::error
+// naming it, e.g. "tensorlogic: rl::bind_hyperparameters: eps_max = 0 must be positive".
+template <class Store>
+void bind_hyperparameters(Store& s, const hyperparameters& hp) {
+  auto fail = [](const char* name, double v, const char* why) {
+    throw error(std::string("rl::bind_hyperparameters: ") + name + " = " + detail::number(v) + " " + why);
+  };
+  auto set = [&]<class Sym>(const Sym& sym, double v, auto valid, const char* why) {
+    if constexpr (detail::has_symbol<Store, Sym>()) {
+      if (!valid(v)) fail(std::string(Sym::name.view()).c_str(), v, why);
+      tensorlogic::bind(s, sym, v);
+    }
+  };
+  auto positive = [](double v) { return std::isfinite(v) && v > 0; };
+  auto nonnegative = [](double v) { return std::isfinite(v) && v >= 0; };
+  auto below_one = [](double v) { return std::isfinite(v) && v >= 0 && v < 1; };
+  set(eps_max, hp.eps_max, positive, "must be positive");
+  set(clip_eps, hp.clip_eps, below_one, "must lie in [0, 1)");
+  set(clip_low, hp.clip_low, below_one, "must lie in [0, 1)");
+  set(clip_high, hp.clip_high, nonnegative, "must be finite and >= 0");
+  set(adv_eps, hp.adv_eps, nonnegative, "must be finite and >= 0");
+  set(std_ddof, hp.std_ddof, [](double v) { return v == 0 || v == 1; }, "must be 0 (population) or 1 (Bessel)");
+  set(tis_cap, hp.tis_cap, positive, "must be positive (it has no default: set hyperparameters::tis_cap)");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Input validation.
+// ---------------------------------------------------------------------------------------------------------------
+
+namespace detail {
+template <class Prog>
+constexpr bool is_computed(std::string_view name) {
+  const int slot = Prog::slot_of(name);
+  for (int k = 0; k < Prog::structure.n_groups; ++k)
+    if (Prog::structure.group_head[k] == slot) return true;
+  return false;
+}
+
+template <class View>
+auto host_copy(const View& v) {
+  return Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+}
+
+inline std::string cell(const char* name, std::size_t a, std::size_t b) {
+  return std::string(name) + "[p=" + std::to_string(a) + ", g=" + std::to_string(b) + "]";
+}
+inline std::string cell(const char* name, std::size_t a, std::size_t b, std::size_t c) {
+  return std::string(name) + "[p=" + std::to_string(a) + ", g=" + std::to_string(b) + ", t=" + std::to_string(c) +
+         "]";
+}
+}  // namespace detail
+
+// Checks the inputs of an objective's store on the host before tl::eval, and throws tl::error naming the first
+// culprit: "tensorlogic: rl::check_batch: " followed by e.g. "mask[p=0, g=1, t=2] = 0.5 is neither 0 nor 1",
+// "mask is 0 everywhere: no token counts in the loss", "reward[p=1, g=0] is not finite",
+// "logp_old[p=0, g=0, t=3] = 0.2 is not a finite log-probability (<= 0)" (checked on unmasked tokens only, for the
+// log-prob tensors that are inputs of the program), "advantage[p=0, g=1] is not finite".
+// Only the symbols the program has are checked; a log-prob tensor the program computes (from a model) is skipped.
+template <class Store>
+void check_batch(const Store& s) {
+  using prog = typename Store::program_type;
+  static_assert(prog::template contains<std::remove_cvref_t<decltype(mask)>>,
+                "tensorlogic: rl::check_batch needs a program with tl::rl::mask");
+  auto fail = [](const std::string& what) { throw error("rl::check_batch: " + what); };
+  const auto m = detail::host_copy(s[mask]);
+  const std::size_t np = m.extent(0), ng = m.extent(1), nt = m.extent(2);
+  double tokens = 0;
+  for (std::size_t a = 0; a < np; ++a)
+    for (std::size_t b = 0; b < ng; ++b)
+      for (std::size_t c = 0; c < nt; ++c) {
+        const double v = m(a, b, c);
+        if (v != 0.0 && v != 1.0)
+          fail(detail::cell("mask", a, b, c) + " = " + detail::number(v) + " is neither 0 nor 1");
+        tokens += v;
+      }
+  if (tokens == 0) fail("mask is 0 everywhere: no token counts in the loss");
+
+  auto check_logprob = [&]<class Sym>(const Sym& sym) {
+    if constexpr (prog::template contains<Sym>) {
+      if (detail::is_computed<prog>(Sym::name.view())) return;
+      const auto v = detail::host_copy(s[sym]);
+      const std::string name(Sym::name.view());
+      for (std::size_t a = 0; a < np; ++a)
+        for (std::size_t b = 0; b < ng; ++b)
+          for (std::size_t c = 0; c < nt; ++c)
+            if (m(a, b, c) != 0.0 && !(std::isfinite(v(a, b, c)) && v(a, b, c) <= 0.0))
+              fail(detail::cell(name.c_str(), a, b, c) + " = " + detail::number(v(a, b, c)) +
+                   " is not a finite log-probability (<= 0)");
+    }
+  };
+  check_logprob(logp);
+  check_logprob(logp_old);
+  check_logprob(logp_gen);
+
+  auto check_finite_2d = [&]<class Sym>(const Sym& sym) {
+    if constexpr (prog::template contains<Sym>) {
+      if (detail::is_computed<prog>(Sym::name.view())) return;
+      const auto v = detail::host_copy(s[sym]);
+      const std::string name(Sym::name.view());
+      for (std::size_t a = 0; a < np; ++a)
+        for (std::size_t b = 0; b < ng; ++b)
+          if (!std::isfinite(v(a, b))) fail(detail::cell(name.c_str(), a, b) + " is not finite");
+    }
+  };
+  check_finite_2d(reward);
+  check_finite_2d(advantage);
+}
+
+}  // namespace tensorlogic::rl
