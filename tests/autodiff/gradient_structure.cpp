@@ -78,3 +78,18 @@ TEST_CASE("relations computed from tensors are constants of the gradient program
   constexpr auto m = tl::program(Big(i) = X(i) - 0.1, L() = 1.0 * Big(i) * tl::square(X(i)));
   TL_CHECK_GRADIENT(m, X, tl::extents(i = 6));
 }
+
+TEST_CASE("a computed tensor read only under stop_grad carries no adjoint; its gradient path is zero", "[autodiff]") {
+  // H = exp(X) is read by the loss only under stop_grad, so grad(H) does not exist and grad(X) = T alone.
+  constexpr auto model = tl::program(H(i) = tl::exp(X(i)), L() = tl::stop_grad(H(i)) * T(i) + X(i) * T(i));
+  constexpr auto train = tl::gradient(model, L, tl::wrt(X));
+  const std::string text = tl::to_string(train);
+  CHECK(text.find("grad(H)") == std::string::npos);
+  tl::store s(train, tl::extents(i = 4));
+  const std::vector<double> x = {0.5, -1.0, 2.0, 0.25}, t = {1.0, 2.0, -3.0, 0.5};
+  tl::bind(s, X, x.data(), x.size());
+  tl::bind(s, T, t.data(), t.size());
+  tl::eval(train, s);
+  const auto g = tl::to_xtensor(s[tl::grad(X)]);
+  for (std::size_t n = 0; n < 4; ++n) CHECK(g(n) == t[n]);
+}

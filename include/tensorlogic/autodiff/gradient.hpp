@@ -248,7 +248,15 @@ constexpr const auto& node_at(const Node& n, path<P...>) {
   }
 }
 
-// ---- which tensors carry an adjoint: those that depend on a wrt tensor and that the loss depends on.
+template <class O>
+struct occurrence_symbol;
+template <class P, class S>
+struct occurrence_symbol<occurrence<P, S>> {
+  using type = S;
+};
+
+// ---- which tensors carry an adjoint: those that depend on a wrt tensor and that the loss depends on, both through
+// differentiable reads (a read under tl::stop_grad or a negation carries no gradient).
 template <class... Eqs, class Loss, class... W>
 constexpr bool needs_adjoint(std::string_view name, std::tuple<Eqs...>*, Loss*, wrt_list<W...>*) {
   constexpr std::size_t n = sizeof...(Eqs);
@@ -261,8 +269,9 @@ constexpr bool needs_adjoint(std::string_view name, std::tuple<Eqs...>*, Loss*, 
     std::size_t e = 0;
     auto visit = [&]<class E>(E*) {
       bool reads = false;
-      [&]<class... S>(type_list<S...>) { ((reads = reads || dep.contains(S::name.view())), ...); }(
-          typename E::rhs_type::symbols{});
+      [&]<class... O>(type_list<O...>) {
+        ((reads = reads || dep.contains(occurrence_symbol<O>::type::name.view())), ...);
+      }(typename occurrences_of<typename E::rhs_type, path<>>::type{});
       if (reads && !dep.contains(heads[e])) {
         dep.add({heads[e], 0});
         grew = true;
@@ -279,9 +288,12 @@ constexpr bool needs_adjoint(std::string_view name, std::tuple<Eqs...>*, Loss*, 
     std::size_t e = 0;
     auto visit = [&]<class E>(E*) {
       if (used.contains(heads[e])) {
-        [&]<class... S>(type_list<S...>) {
-          ((!used.contains(S::name.view()) ? (used.add({S::name.view(), 0}), grew = true) : false), ...);
-        }(typename E::rhs_type::symbols{});
+        [&]<class... O>(type_list<O...>) {
+          ((!used.contains(occurrence_symbol<O>::type::name.view())
+                ? (used.add({occurrence_symbol<O>::type::name.view(), 0}), grew = true)
+                : false),
+           ...);
+        }(typename occurrences_of<typename E::rhs_type, path<>>::type{});
       }
       ++e;
     };
