@@ -210,7 +210,10 @@ class ratio_reporter : public benchmark::ConsoleReporter {
       double bw = 0;
       if (bytes_per_second_.count(l) && bytes_per_second_.count(b))
         bw = bytes_per_second_[l] / bytes_per_second_[b];
-      std::printf("%-40s %-34s %13.2fx %13.2fx\n", lib.c_str(), base.c_str(), seconds_[b] / seconds_[l], bw);
+      if (bw > 0)
+        std::printf("%-40s %-34s %13.3fx %13.2fx\n", lib.c_str(), base.c_str(), seconds_[b] / seconds_[l], bw);
+      else
+        std::printf("%-40s %-34s %13.3fx %14s\n", lib.c_str(), base.c_str(), seconds_[b] / seconds_[l], "-");
     }
     std::printf("(time ratio = baseline time / library time: above 1 the library is faster)\n");
   }
