@@ -11,6 +11,7 @@
 
 #include <tensorlogic/exec/kernel.hpp>
 #include <tensorlogic/exec/store.hpp>
+#include <tensorlogic/exec/vendor_gemm.hpp>
 #include <tensorlogic/plan/lower.hpp>
 
 namespace tensorlogic {
@@ -112,6 +113,16 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
   using rhs_t = decltype(rhs);
   using out_t = typename head::value_type;
   using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value>;
+
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  if constexpr (plan_vendor_gemm<eq_t>().ok) {
+    if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
+      auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+      vendor_gemm<eq_t>(s, out, mode == exec::write_mode::accumulate);
+      return;
+    }
+  }
+#endif
 
   kernel_t k{};
   k.ctx.table = make_table<Store, 0>(s);
