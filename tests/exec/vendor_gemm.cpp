@@ -130,3 +130,15 @@ TEST_CASE("which equations take the vendor path", "[exec][gemm]") {
   CHECK_FALSE(tl::vendor_gemm_available());
 #endif
 }
+
+TEST_CASE("matrix-vector and other non-GEMM products keep the generic kernel", "[exec][gemm]") {
+  using S = syms<double>;
+  constexpr tl::tensor<"x", double, 1> x;
+  constexpr tl::tensor<"y", double, 1> y;
+  constexpr auto mv = y(i) = S::A(i, j) * x(j);
+  static_assert(!tl::detail::plan_vendor_gemm<decltype(mv)>().ok);
+  constexpr auto vm = y(j) = x(i) * S::A(i, j);
+  static_assert(!tl::detail::plan_vendor_gemm<decltype(vm)>().ok);
+  constexpr auto outer = S::C(i, k) = x(i) * y(k);
+  CHECK_FALSE(tl::detail::plan_vendor_gemm<decltype(outer)>().ok);
+}

@@ -42,15 +42,20 @@ struct gemm_plan {
   bool trans_first = false, trans_second = false;
 };
 
+template <class T>
+inline constexpr bool is_matrix_ref = false;
+template <class S, class D1, class D2>
+inline constexpr bool is_matrix_ref<ref<S, D1, D2>> = true;
+
 template <class Eq>
 constexpr gemm_plan plan_vendor_gemm() {
   gemm_plan plan;
   using L = typename Eq::lhs_type;
   using R = typename Eq::rhs_type;
-  if constexpr (is_ref<L> && is_apply<R>) {
+  if constexpr (is_matrix_ref<L> && is_apply<R>) {
     if constexpr (R::operation == op::mul) {
       [&]<op O, class A, class B>(apply<O, A, B>*) {
-        if constexpr (is_ref<A> && is_ref<B>) {
+        if constexpr (is_matrix_ref<A> && is_matrix_ref<B>) {
           [&]<class SC, class C1, class C2, class SA, class A1, class A2, class SB, class B1, class B2>(
               ref<SC, C1, C2>*, ref<SA, A1, A2>*, ref<SB, B1, B2>*) {
             if constexpr (index_type<C1> && index_type<C2> && index_type<A1> && index_type<A2> && index_type<B1> &&
