@@ -5,4 +5,5 @@
 #include <tensorlogic/exec/bind.hpp>
 #include <tensorlogic/exec/eval.hpp>
 #include <tensorlogic/exec/kernel.hpp>
+#include <tensorlogic/exec/profile.hpp>
 #include <tensorlogic/exec/store.hpp>

@@ -5,6 +5,7 @@
 #include <tensorlogic/exec.hpp>
 #include <tensorlogic/interop.hpp>
 #include <tensorlogic/logic.hpp>
+#include <tensorlogic/nn.hpp>
 #include <tensorlogic/plan.hpp>
 #include <tensorlogic/reasoning.hpp>
 #include <tensorlogic/rl.hpp>

@@ -11,12 +11,19 @@
 namespace tensorlogic::test {
 
 // `setup(store)` fills the inputs of either store; both stores are made with `ext`. Checks every element of W.
-template <class Model, class Train, class Loss, class Param, class Setup>
+// With Recursive, both programs run with tl::fixpoint (layered recurrences such as an RNN over time).
+template <bool Recursive = false, class Model, class Train, class Loss, class Param, class Setup>
 double max_gradient_error(const Model& model, const Train& train, const Loss& loss, const Param& param,
                           const extents_list& ext, Setup setup, double h = 1e-6) {
+  auto run = [&](const auto& prog, auto& s) {
+    if constexpr (Recursive)
+      tensorlogic::fixpoint(prog, s);
+    else
+      tensorlogic::eval(prog, s);
+  };
   tensorlogic::store g(train, ext);
   setup(g);
-  tensorlogic::eval(train, g);
+  run(train, g);
   auto analytic = g[tensorlogic::grad(param)];
   tensorlogic::store f(model, ext);
   setup(f);
@@ -25,10 +32,10 @@ double max_gradient_error(const Model& model, const Train& train, const Loss& lo
   for (std::size_t k = 0; k < w.size(); ++k) {
     const double w0 = w.data()[k];
     w.data()[k] = w0 + h;
-    tensorlogic::eval(model, f);
+    run(model, f);
     const double up = f[loss]();
     w.data()[k] = w0 - h;
-    tensorlogic::eval(model, f);
+    run(model, f);
     const double down = f[loss]();
     w.data()[k] = w0;
     const double numeric = (up - down) / (2 * h);
@@ -38,6 +45,17 @@ double max_gradient_error(const Model& model, const Train& train, const Loss& lo
   return worst;
 }
 
+
+// Checks every parameter of a tl::wrt list (relative error below `tolerance`), each in its own CHECK naming it.
+template <bool Recursive = false, class Model, class Train, class Loss, class Setup, class... W>
+void check_parameters(const Model& model, const Train& train, const Loss& loss, wrt_list<W...>,
+                      const extents_list& ext, Setup setup, double tolerance = 1e-6) {
+  auto one = [&](auto w) {
+    INFO("gradient of " << decltype(w)::name.view());
+    CHECK(max_gradient_error<Recursive>(model, train, loss, w, ext, setup) < tolerance);
+  };
+  (one(W{}), ...);
+}
 
 // Fills every tensor with values seeded by its name, so a model's store and its gradient program's store agree.
 template <class Store>

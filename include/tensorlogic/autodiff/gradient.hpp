@@ -14,35 +14,6 @@
 
 namespace tensorlogic {
 
-namespace detail {
-template <fixed_string... Parts>
-constexpr auto concat_names() {
-  constexpr std::size_t n = (Parts.size() + ... + 0);
-  char buf[n + 1]{};
-  std::size_t k = 0;
-  ((
-       [&] {
-         for (std::size_t c = 0; c < Parts.size(); ++c) buf[k++] = Parts.data[c];
-       }()),
-   ...);
-  return fixed_string<n + 1>(buf);
-}
-template <fixed_string... Parts>
-inline constexpr auto joined = concat_names<Parts...>();
-
-template <std::size_t N>
-constexpr auto decimal() {
-  constexpr std::size_t digits = N < 10 ? 1 : N < 100 ? 2 : 3;
-  char buf[digits + 1]{};
-  std::size_t v = N;
-  for (std::size_t k = digits; k-- > 0;) {
-    buf[k] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  }
-  return fixed_string<digits + 1>(buf);
-}
-}  // namespace detail
-
 // The symbol of dL/dT in a gradient program's store.
 template <class Sym>
 using grad_symbol = tensor<detail::joined<"grad(", Sym::name, ")">, typename Sym::value_type, Sym::rank>;
@@ -71,8 +42,9 @@ struct gradient_through_step {
 template <fixed_string Tensor>
 struct gradient_through_projection {
   static_assert(always_false<gradient_through_projection>,
-                "tensorlogic: in the equation for tensor T, the gradient passes through a tl::max/min/mean/any/"
-                "logsumexp projection; only tl::sum projections are differentiated (write the others as equations)");
+                "tensorlogic: in the equation for tensor T, the gradient passes through a projection it cannot route: "
+                "tl::max/min/logsumexp only as the whole right-hand side of the one equation for T, tl::mean/any "
+                "never (write a mean as a tl::sum times a constant, and a nested max as an equation of its own)");
 };
 template <fixed_string Tensor>
 struct gradient_through_nested_normalizer {
@@ -257,49 +229,68 @@ struct occurrence_symbol<occurrence<P, S>> {
 
 // ---- which tensors carry an adjoint: those that depend on a wrt tensor and that the loss depends on, both through
 // differentiable reads (a read under tl::stop_grad or a negation carries no gradient).
+// Computed once per (program, loss, wrt) and then looked up: the two closures below.
+template <class Tup, class Loss, class Wrt>
+struct adjoint_sets;
+template <class... Eqs, class Loss, class... W>
+struct adjoint_sets<std::tuple<Eqs...>, Loss, wrt_list<W...>> {
+  static constexpr std::size_t n = sizeof...(Eqs);
+  // every name that can enter a set: heads, occurrences, wrt tensors, the loss
+  static constexpr std::size_t names =
+      (std::size_t{0} + ... + (1 + list_size<typename occurrences_of<typename Eqs::rhs_type, path<>>::type>::value));
+  static constexpr int capacity = static_cast<int>(names + sizeof...(W)) + 1;
+  using set = basic_name_set<capacity>;
+  struct sets {
+    set dep, used;
+  };
+  static constexpr sets value = [] {
+    std::string_view heads[n > 0 ? n : 1] = {Eqs::head::name.view()...};
+    // depends on wrt: fixpoint over equations
+    set dep;
+    (dep.add({W::name.view(), 0}), ...);
+    for (bool grew = true; grew;) {
+      grew = false;
+      std::size_t e = 0;
+      auto visit = [&]<class E>(E*) {
+        bool reads = false;
+        [&]<class... O>(type_list<O...>) {
+          ((reads = reads || dep.contains(occurrence_symbol<O>::type::name.view())), ...);
+        }(typename occurrences_of<typename E::rhs_type, path<>>::type{});
+        if (reads && !dep.contains(heads[e])) {
+          dep.add({heads[e], 0});
+          grew = true;
+        }
+        ++e;
+      };
+      (visit(static_cast<Eqs*>(nullptr)), ...);
+    }
+    // the loss depends on: backward closure from L
+    set used;
+    used.add({Loss::name.view(), 0});
+    for (bool grew = true; grew;) {
+      grew = false;
+      std::size_t e = 0;
+      auto visit = [&]<class E>(E*) {
+        if (used.contains(heads[e])) {
+          [&]<class... O>(type_list<O...>) {
+            ((!used.contains(occurrence_symbol<O>::type::name.view())
+                  ? (used.add({occurrence_symbol<O>::type::name.view(), 0}), grew = true)
+                  : false),
+             ...);
+          }(typename occurrences_of<typename E::rhs_type, path<>>::type{});
+        }
+        ++e;
+      };
+      (visit(static_cast<Eqs*>(nullptr)), ...);
+    }
+    return sets{dep, used};
+  }();
+};
+
 template <class... Eqs, class Loss, class... W>
 constexpr bool needs_adjoint(std::string_view name, std::tuple<Eqs...>*, Loss*, wrt_list<W...>*) {
-  constexpr std::size_t n = sizeof...(Eqs);
-  std::string_view heads[n > 0 ? n : 1] = {Eqs::head::name.view()...};
-  // depends on wrt: fixpoint over equations
-  name_set dep;
-  (dep.add({W::name.view(), 0}), ...);
-  for (bool grew = true; grew;) {
-    grew = false;
-    std::size_t e = 0;
-    auto visit = [&]<class E>(E*) {
-      bool reads = false;
-      [&]<class... O>(type_list<O...>) {
-        ((reads = reads || dep.contains(occurrence_symbol<O>::type::name.view())), ...);
-      }(typename occurrences_of<typename E::rhs_type, path<>>::type{});
-      if (reads && !dep.contains(heads[e])) {
-        dep.add({heads[e], 0});
-        grew = true;
-      }
-      ++e;
-    };
-    (visit(static_cast<Eqs*>(nullptr)), ...);
-  }
-  // the loss depends on: backward closure from L
-  name_set used;
-  used.add({Loss::name.view(), 0});
-  for (bool grew = true; grew;) {
-    grew = false;
-    std::size_t e = 0;
-    auto visit = [&]<class E>(E*) {
-      if (used.contains(heads[e])) {
-        [&]<class... O>(type_list<O...>) {
-          ((!used.contains(occurrence_symbol<O>::type::name.view())
-                ? (used.add({occurrence_symbol<O>::type::name.view(), 0}), grew = true)
-                : false),
-           ...);
-        }(typename occurrences_of<typename E::rhs_type, path<>>::type{});
-      }
-      ++e;
-    };
-    (visit(static_cast<Eqs*>(nullptr)), ...);
-  }
-  return dep.contains(name) && used.contains(name);
+  constexpr const auto& s = adjoint_sets<std::tuple<Eqs...>, Loss, wrt_list<W...>>::value;
+  return s.dep.contains(name) && s.used.contains(name);
 }
 
 // ---- forward rewrite. A derivative is elementwise, so the gradient program needs, as tensors of their own:
@@ -504,10 +495,29 @@ struct occurrence_parts<occurrence<Path, Sym>> {
 
 // For y = f(x) with f in {tanh, sigmoid, exp, relu}, f'(x) is read from the forward output y (kept by the program)
 // instead of recomputing f.
+template <class R>
+constexpr bool is_routed_projection() {
+  if constexpr (is_reduction<R>)
+    return R::operation == reduce_op::max || R::operation == reduce_op::min || R::operation == reduce_op::logsumexp;
+  else
+    return false;
+}
+
 template <bool Sole, class Eq, class Path>
 constexpr auto local_derivative(const Eq& eq, Path p) {
   using R = typename Eq::rhs_type;
-  if constexpr (Sole && is_apply<R> && std::is_same_v<Path, path<0>>) {
+  if constexpr (Sole && is_routed_projection<R>()) {
+    // Y = max_j e (min, logsumexp) as the whole right-hand side, Y being that projection itself: the gradient goes
+    // to the cells where e equals Y (every tied cell), or with the weights exp(e - Y) for logsumexp.
+    const auto& y = eq.lhs;
+    const auto& body = eq.rhs.body;
+    return [&]<int K, int... Rest>(path<K, Rest...>) {
+      const auto d = as_operand(diff<Eq::head::name>(body, path<Rest...>{}));
+      if constexpr (R::operation == reduce_op::max) return tensorlogic::where(y - body, 0.0, d);
+      else if constexpr (R::operation == reduce_op::min) return tensorlogic::where(body - y, 0.0, d);
+      else return times(tensorlogic::exp(body - y), d);
+    }(p);
+  } else if constexpr (Sole && is_apply<R> && std::is_same_v<Path, path<0>>) {
     const auto& y = eq.lhs;
     if constexpr (R::operation == op::tanh) return 1.0 - tensorlogic::square(y);
     else if constexpr (R::operation == op::sigmoid) return y * (1.0 - y);

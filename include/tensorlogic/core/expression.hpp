@@ -34,9 +34,10 @@ struct name_info {
   std::size_t extent = dynamic_extent;
 };
 
-// A small constexpr set of index names (insertion order kept).
-struct name_set {
-  static constexpr int capacity = 48;
+// A small constexpr set of names (insertion order kept); name_set holds index names, bigger ones tensor names.
+template <int Capacity>
+struct basic_name_set {
+  static constexpr int capacity = Capacity;
   name_info items[capacity]{};
   int size = 0;
   constexpr int find(std::string_view n) const {
@@ -48,7 +49,7 @@ struct name_set {
   constexpr void add(name_info n) {
     if (!contains(n.name)) items[size++] = n;
   }
-  constexpr void add_all(const name_set& o) {
+  constexpr void add_all(const basic_name_set& o) {
     for (int k = 0; k < o.size; ++k) add(o.items[k]);
   }
   constexpr void remove(std::string_view n) {
@@ -58,6 +59,7 @@ struct name_set {
     --size;
   }
 };
+using name_set = basic_name_set<48>;
 
 template <class D>
 constexpr void dim_indices(name_set& out) {

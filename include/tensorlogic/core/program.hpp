@@ -3,6 +3,7 @@
 // whole-program checks (conflicting declarations, static extents, stratified negation) fire here, once.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -52,16 +53,16 @@ template <class... S>
 constexpr std::string_view conflicting_name(type_list<S...>) {
   std::string_view found{};
   auto one = [&]<class A>(A*) {
-    ((A::name.view() == S::name.view() && !same_declaration<A, S> && found.empty() ? (found = A::name.view(), 0) : 0),
+    ((A::name.view() == S::name.view() && !same_declaration<A, S> && found.empty() ? void(found = A::name.view()) : void()),
      ...);
   };
   (one(static_cast<S*>(nullptr)), ...);
   return found;
 }
 
-inline constexpr int max_groups = 64;
-
-// Same-LHS groups, dependency closure and strata, computed once per program type.
+// Same-LHS groups, dependency closure and strata, computed once per program type; sized by the number of equations
+// (a program has at most as many same-LHS groups as equations), so there is no fixed ceiling on a program's size.
+template <int max_groups>
 struct program_structure {
   int n_equations = 0;
   int n_groups = 0;
@@ -104,7 +105,7 @@ struct program {
   static constexpr std::string_view slot_name(std::size_t slot) {
     std::string_view r{};
     std::size_t k = 0;
-    [&]<class... S>(type_list<S...>) { ((k++ == slot ? (r = S::name.view(), 0) : 0), ...); }(symbols{});
+    [&]<class... S>(type_list<S...>) { ((k++ == slot ? void(r = S::name.view()) : void()), ...); }(symbols{});
     return r;
   }
   static constexpr int slot_of(std::string_view name) {
@@ -115,7 +116,7 @@ struct program {
   static constexpr bool structure_is_relation(int slot) {
     bool r = false;
     int k = 0;
-    [&]<class... S>(type_list<S...>) { ((k++ == slot ? (r = S::kind == symbol_kind::relation, 0) : 0), ...); }(symbols{});
+    [&]<class... S>(type_list<S...>) { ((k++ == slot ? void(r = S::kind == symbol_kind::relation) : void()), ...); }(symbols{});
     return r;
   }
   template <class Sym>
@@ -131,8 +132,8 @@ struct program {
   static constexpr std::size_t n_indices = static_cast<std::size_t>(indices.size);
   static constexpr int index_position(std::string_view name) { return indices.find(name); }
 
-  static constexpr detail::program_structure structure = [] {
-    detail::program_structure st;
+  static constexpr detail::program_structure<(sizeof...(Eqs) > 0 ? static_cast<int>(sizeof...(Eqs)) : 1)> structure = [] {
+    detail::program_structure<(sizeof...(Eqs) > 0 ? static_cast<int>(sizeof...(Eqs)) : 1)> st;
     st.n_equations = static_cast<int>(sizeof...(Eqs));
     int e = 0;
     auto add_equation = [&]<class E>(E*) {
@@ -163,33 +164,42 @@ struct program {
     };
     (add_edges(static_cast<Eqs*>(nullptr)), ...);
     const int n = st.n_groups;
+    // transitive closure on 64-bit words (Warshall: row a takes row k wherever a reaches k), O(n^2 n/64)
+    constexpr int N = sizeof...(Eqs) > 0 ? static_cast<int>(sizeof...(Eqs)) : 1;
+    constexpr int words = (N + 63) / 64;
+    std::uint64_t row[N][words]{};
     for (int a = 0; a < n; ++a)
-      for (int b = 0; b < n; ++b) st.reach[a][b] = st.reads[a][b];
+      for (int b = 0; b < n; ++b)
+        if (st.reads[a][b]) row[a][b / 64] |= std::uint64_t{1} << (b % 64);
     for (int k = 0; k < n; ++k)
       for (int a = 0; a < n; ++a)
-        for (int b = 0; b < n; ++b)
-          if (st.reach[a][k] && st.reach[k][b]) st.reach[a][b] = true;
+        if ((row[a][k / 64] >> (k % 64)) & 1u)
+          for (int w = 0; w < words; ++w) row[a][w] |= row[k][w];
+    for (int a = 0; a < n; ++a)
+      for (int b = 0; b < n; ++b) st.reach[a][b] = (row[a][b / 64] >> (b % 64)) & 1u;
     for (int g = 0; g < n; ++g) st.self_read[g] = st.reads[g][g];
-    // Strata: strongly connected components, emitted so that every component follows those it reads.
-    bool placed[detail::max_groups]{};
+    // Strata: strongly connected components, emitted so that every component follows those it reads: the first
+    // unplaced group none of whose strictly-lower groups (reached, not reaching back) is unplaced goes next, with
+    // its component. pending[g] counts g's unplaced strictly-lower groups, so the whole pass is O(n^2).
+    bool placed[N]{};
+    int pending[N]{};
+    for (int g = 0; g < n; ++g)
+      for (int h = 0; h < n; ++h)
+        if (h != g && st.reach[g][h] && !st.reach[h][g]) ++pending[g];
     int count = 0;
     while (count < n) {
-      for (int g = 0; g < n; ++g) {
-        if (placed[g]) continue;
-        bool ready = true;
-        for (int h = 0; h < n; ++h)
-          if (!placed[h] && h != g && st.reach[g][h] && !st.reach[h][g]) ready = false;
-        if (!ready) continue;
-        const int s = st.n_strata++;
-        st.recursive[s] = st.reach[g][g];
-        for (int h = 0; h < n; ++h)
-          if (!placed[h] && (h == g || (st.reach[g][h] && st.reach[h][g]))) {
-            placed[h] = true;
-            st.stratum_of[h] = s;
-            st.order[count++] = h;
-          }
-        break;
-      }
+      int g = 0;
+      while (placed[g] || pending[g] > 0) ++g;
+      const int s = st.n_strata++;
+      st.recursive[s] = st.reach[g][g];
+      for (int h = 0; h < n; ++h)
+        if (!placed[h] && (h == g || (st.reach[g][h] && st.reach[h][g]))) {
+          placed[h] = true;
+          st.stratum_of[h] = s;
+          st.order[count++] = h;
+          for (int a = 0; a < n; ++a)
+            if (a != h && st.reach[a][h] && !st.reach[h][a]) --pending[a];
+        }
     }
     for (int a = 0; a < n; ++a)
       for (int b = 0; b < n; ++b)
@@ -241,5 +251,25 @@ constexpr void diagnose_program() {
 
 template <class... Eqs>
 program(const Eqs&...) -> program<Eqs...>;
+
+namespace detail {
+template <class T>
+struct is_program : std::false_type {};
+template <class... E>
+struct is_program<program<E...>> : std::true_type {};
+template <class P>
+constexpr auto equations_of(const P& p) {
+  if constexpr (is_program<P>::value)
+    return p.equations;
+  else
+    return std::tuple<P>(p);
+}
+}  // namespace detail
+
+// tl::compose(parts...) is one program made of programs (for example nn module fragments) and equations, in order.
+template <class... Parts>
+constexpr auto compose(const Parts&... parts) {
+  return std::apply([](const auto&... e) { return program(e...); }, std::tuple_cat(detail::equations_of(parts)...));
+}
 
 }  // namespace tensorlogic

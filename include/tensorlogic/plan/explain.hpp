@@ -187,7 +187,7 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
   };
   auto rank_of = [&](int slot) {
     std::size_t r = 0, k = 0;
-    [&]<class... S>(type_list<S...>) { ((k++ == static_cast<std::size_t>(slot) ? (r = S::rank, 0) : 0), ...); }(
+    [&]<class... S>(type_list<S...>) { ((k++ == static_cast<std::size_t>(slot) ? void(r = S::rank) : void()), ...); }(
         typename Prog::symbols{});
     return r;
   };
@@ -200,7 +200,7 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
   auto element_bytes = [&](int slot) {
     std::size_t b = 0, k = 0;
     [&]<class... S>(type_list<S...>) {
-      ((k++ == static_cast<std::size_t>(slot) ? (b = sizeof(typename S::value_type), 0) : 0), ...);
+      ((k++ == static_cast<std::size_t>(slot) ? void(b = sizeof(typename S::value_type)) : void()), ...);
     }(typename Prog::symbols{});
     return static_cast<double>(b);
   };

@@ -1,0 +1,122 @@
+// Multi-head attention and the pre-norm transformer block, as equations.
+#pragma once
+#include <cmath>
+
+#include <tensorlogic/nn/layers.hpp>
+
+namespace tensorlogic::nn {
+
+enum class mask { none, causal };
+
+// Multi-head self-attention over the sequence index p of X(..., p, e), with a second index q for key positions
+// (the caller's, with the same extent as p). Heads "P.head" and head width "P.hd" are indices (bind both):
+//   Q(..., p, head, hd) = Wq(head, hd, e) X(..., p, e)         (likewise K and V over q)
+//   S(..., head, p, q)  = softmax(q, Q K * scale)             (causal: where(q <= p, Q K * scale, -1e30))
+//   O(..., p, head, hd) = S V,    Y(..., p, e) = Wo(e, head, hd) O + bo(e)
+// scale is the scalar "P.scale" = 1/sqrt(|hd|), set by init and share. The attention matrix S is a tensor of the
+// program, as the gradient needs it; tl::attention is the fused forward kernel for inference.
+template <fixed_string P, class T = float, mask M = mask::none>
+struct attention {
+  static constexpr index<cat<P, ".head">> head{};
+  static constexpr index<cat<P, ".hd">> hd{};
+  static constexpr tensor<cat<P, ".Wq">, T, 3> Wq{};
+  static constexpr tensor<cat<P, ".Wk">, T, 3> Wk{};
+  static constexpr tensor<cat<P, ".Wv">, T, 3> Wv{};
+  static constexpr tensor<cat<P, ".Wo">, T, 3> Wo{};
+  static constexpr tensor<cat<P, ".bo">, T, 1> bo{};
+  static constexpr scalar<cat<P, ".scale">, T> scale{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".Q">, T, R> Qh{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".K">, T, R> Kh{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".V">, T, R> Vh{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".S">, T, R> S{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".O">, T, R> O{};
+  static constexpr auto parameters() { return wrt(Wq, Wk, Wv, Wo, bo); }
+
+  template <class Y, class X, class Qi>
+  constexpr auto operator()(const Y& y, const X& x, Qi q) const {
+    using e = detail::back_index_t<Y>;
+    using p = detail::back_index_t<Y, 1>;
+    using ei = detail::back_index_t<X>;
+    static_assert(p::name.view() == detail::back_index_t<X, 1>::name.view(),
+                  "tensorlogic: nn::attention reads X(..., p, e) and writes Y(..., p, e) over the same position index");
+    static_assert(p::name.view() != Qi::name.view(),
+                  "tensorlogic: nn::attention needs a key-position index different from the query position index");
+    constexpr std::size_t R = detail::info<Y>::rank + 1;  // (..., p, head, hd) and (..., head, p, q)
+    const auto b = detail::leading<2>(y);
+    const auto xq = detail::at(typename detail::info<X>::symbol{}, detail::leading<2>(x), q, ei{});
+    const auto Qr = detail::at(Qh<R>, b, p{}, head, hd);
+    const auto Kr = detail::at(Kh<R>, b, q, head, hd);
+    const auto Vr = detail::at(Vh<R>, b, q, head, hd);
+    const auto Sr = detail::at(S<R>, b, head, p{}, q);
+    const auto Or = detail::at(O<R>, b, p{}, head, hd);
+    auto scores = [&] {
+      if constexpr (M == mask::causal)
+        return softmax(q, where(q <= p{}, Qr * Kr * scale, -1e30));
+      else
+        return softmax(q, Qr * Kr * scale);
+    };
+    return program(Qr = Wq(head, hd, ei{}) * x, Kr = Wk(head, hd, ei{}) * xq, Vr = Wv(head, hd, ei{}) * xq,
+                   Sr = scores(), Or = Sr * Vr, y = Wo(e{}, head, hd) * Or + bo(e{}));
+  }
+  template <class Store>
+  void prepare(Store& s) const {
+    tensorlogic::bind(s, scale, 1.0 / std::sqrt(detail::extent(s, Wq, 1)));
+  }
+  template <class Store>
+  void init(Store& s, std::mt19937_64& gen, init_kind kind) const {
+    const double model = detail::extent(s, Wq, 2), inner = detail::extent(s, Wq, 0) * detail::extent(s, Wq, 1);
+    detail::fill_weight(s, Wq, model, inner, gen, kind);
+    detail::fill_weight(s, Wk, model, inner, gen, kind);
+    detail::fill_weight(s, Wv, model, inner, gen, kind);
+    detail::fill_weight(s, Wo, inner, model, gen, kind);
+    detail::fill_constant(s, bo, 0.0);
+    prepare(s);
+  }
+};
+
+// A pre-norm transformer block over X(..., p, e):
+//   A = ln1(X);  R1 = X + attention(A);  B = ln2(R1);  Y = R1 + mlp(B)   (relu MLP with hidden index "P.mlp.h0")
+// Residuals are second equations with the same left-hand side (language rule 4).
+template <fixed_string P, class T = float, mask M = mask::causal>
+struct transformer_block {
+  static constexpr layer_norm<cat<P, ".ln1">, T> ln1{};
+  static constexpr attention<cat<P, ".att">, T, M> att{};
+  static constexpr layer_norm<cat<P, ".ln2">, T> ln2{};
+  static constexpr mlp<cat<P, ".mlp">, T, 1> ff{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".A">, T, R> A{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".R1">, T, R> R1{};
+  template <std::size_t R>
+  static constexpr tensor<cat<P, ".B">, T, R> B{};
+  static constexpr auto parameters() { return nn::parameters(ln1, att, ln2, ff); }
+
+  template <class Y, class X, class Qi>
+  constexpr auto operator()(const Y& y, const X& x, Qi q) const {
+    constexpr std::size_t R = detail::info<Y>::rank;
+    const auto lead = detail::leading<1>(y);
+    using e = detail::back_index_t<Y>;
+    const auto a = detail::at(A<R>, lead, e{});
+    const auto r1 = detail::at(R1<R>, lead, e{});
+    const auto bb = detail::at(B<R>, lead, e{});
+    return compose(ln1(a, x), att(r1, a, q), r1 = x, ln2(bb, r1), ff(y, bb), y = r1);
+  }
+  template <class Store>
+  void prepare(Store& s) const {
+    att.prepare(s);
+  }
+  template <class Store>
+  void init(Store& s, std::mt19937_64& gen, init_kind kind) const {
+    ln1.init(s, gen, kind);
+    att.init(s, gen, kind);
+    ln2.init(s, gen, kind);
+    ff.init(s, gen, kind);
+  }
+};
+
+}  // namespace tensorlogic::nn

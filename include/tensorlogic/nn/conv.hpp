@@ -1,0 +1,90 @@
+// Convolutions and average pooling as equations with index expressions. A convolution is "valid": the store derives
+// the input's extent along a position from the reads, |t| + |u| - 1 for X(t + u), so bind the output positions and
+// the filter width and the input is the length they need (a bound input of another length is an extent error).
+#pragma once
+#include <tensorlogic/nn/module.hpp>
+
+namespace tensorlogic::nn {
+
+// Y(..., t, o) = act(F(o, c, u) X(..., t + u, c) + b(o)); the filter width is the extent of the index "P.u".
+template <fixed_string P, class T = float>
+struct conv1d {
+  static constexpr index<cat<P, ".u">> u{};
+  static constexpr tensor<cat<P, ".F">, T, 3> F{};
+  static constexpr tensor<cat<P, ".b">, T, 1> b{};
+  static constexpr auto parameters() { return wrt(F, b); }
+
+  template <class Y, class X, class Act = identity_fn>
+  constexpr auto operator()(const Y& y, const X& x, Act act = {}) const {
+    using o = detail::back_index_t<Y>;
+    using t = detail::back_index_t<Y, 1>;
+    using c = detail::back_index_t<X>;
+    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<2>(x), t{} + u, c{});
+    return program(y = act(F(o{}, c{}, u) * xs + b(o{})));
+  }
+  template <class Store>
+  void init(Store& s, std::mt19937_64& gen, init_kind kind) const {
+    const double k = detail::extent(s, F, 2);
+    detail::fill_weight(s, F, detail::extent(s, F, 1) * k, detail::extent(s, F, 0) * k, gen, kind);
+    detail::fill_constant(s, b, 0.0);
+  }
+};
+
+// Y(..., x, y, o) = act(F(o, c, u, v) X(..., x + u, y + v, c) + b(o)); filter extents "P.u" x "P.v".
+template <fixed_string P, class T = float>
+struct conv2d {
+  static constexpr index<cat<P, ".u">> u{};
+  static constexpr index<cat<P, ".v">> v{};
+  static constexpr tensor<cat<P, ".F">, T, 4> F{};
+  static constexpr tensor<cat<P, ".b">, T, 1> b{};
+  static constexpr auto parameters() { return wrt(F, b); }
+
+  template <class Y, class X, class Act = identity_fn>
+  constexpr auto operator()(const Y& y, const X& x, Act act = {}) const {
+    using o = detail::back_index_t<Y>;
+    using py = detail::back_index_t<Y, 1>;
+    using px = detail::back_index_t<Y, 2>;
+    using c = detail::back_index_t<X>;
+    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<3>(x), px{} + u, py{} + v, c{});
+    return program(y = act(F(o{}, c{}, u, v) * xs + b(o{})));
+  }
+  template <class Store>
+  void init(Store& s, std::mt19937_64& gen, init_kind kind) const {
+    const double k = detail::extent(s, F, 2) * detail::extent(s, F, 3);
+    detail::fill_weight(s, F, detail::extent(s, F, 1) * k, detail::extent(s, F, 0) * k, gen, kind);
+    detail::fill_constant(s, b, 0.0);
+  }
+};
+
+// Average pooling by a factor W over the last positional subscripts: Y(..., x / W, c) = X(..., x, c) / W, and in
+// 2-D Y(..., x / W, y / W, c) = X(..., x, y, c) / W^2 (the output extent along x is ceil(n / W)). The gradient
+// spreads each pooled cell's gradient evenly over the cells it averaged.
+template <int W>
+struct avg_pool1d {
+  template <class Y, class X>
+  constexpr auto operator()(const Y& y, const X& x) const {
+    using t = detail::back_index_t<X, 1>;
+    using c = detail::back_index_t<X>;
+    const auto yl = detail::at(typename detail::info<Y>::symbol{}, detail::leading<2>(y), t{} / W, c{});
+    return program(yl = (1.0 / W) * x);
+  }
+  static constexpr auto parameters() { return wrt(); }
+  template <class Store>
+  void init(Store&, std::mt19937_64&, init_kind) const {}
+};
+template <int W>
+struct avg_pool2d {
+  template <class Y, class X>
+  constexpr auto operator()(const Y& y, const X& x) const {
+    using py = detail::back_index_t<X, 1>;
+    using px = detail::back_index_t<X, 2>;
+    using c = detail::back_index_t<X>;
+    const auto yl = detail::at(typename detail::info<Y>::symbol{}, detail::leading<3>(y), px{} / W, py{} / W, c{});
+    return program(yl = (1.0 / (W * W)) * x);
+  }
+  static constexpr auto parameters() { return wrt(); }
+  template <class Store>
+  void init(Store&, std::mt19937_64&, init_kind) const {}
+};
+
+}  // namespace tensorlogic::nn
