@@ -23,8 +23,6 @@ inline constexpr tl::tensor<"O", double, 2> O;
 inline constexpr tl::tensor<"G", double, 2> G;
 inline constexpr tl::tensor<"X", double, 2> X;
 inline constexpr tl::tensor<"Y", double, 2> Y;
-inline constexpr tl::tensor<"g", double, 1> gain;
-inline constexpr tl::tensor<"b", double, 1> bias;
 inline constexpr tl::tensor<"L", double, 0> L;
 inline constexpr tl::scalar<"c", double> c;
 }  // namespace

@@ -29,7 +29,8 @@ constexpr auto concat_names() {
   std::size_t k = 0;
   ((
        [&] {
-         for (std::size_t c = 0; c < Parts.size(); ++c) buf[k++] = Parts.data[c];
+         if constexpr (Parts.size() > 0)  // (an empty part: no loop, and no "pointless comparison" warning)
+           for (std::size_t c = 0; c < Parts.size(); ++c) buf[k++] = Parts.data[c];
        }()),
    ...);
   return fixed_string<n + 1>(buf);
