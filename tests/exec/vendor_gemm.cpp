@@ -142,3 +142,60 @@ TEST_CASE("matrix-vector and other non-GEMM products keep the generic kernel", "
   constexpr auto outer = S::C(i, k) = x(i) * y(k);
   CHECK_FALSE(tl::detail::plan_vendor_gemm<decltype(outer)>().ok);
 }
+
+TEST_CASE("a GEMM plus other terms runs the GEMM on the vendor path and the rest as its epilogue", "[exec][gemm]") {
+  using S = syms<double>;
+  constexpr tl::tensor<"b", double, 1> b;
+  constexpr auto bias = S::C(i, k) = S::A(i, j) * S::B(j, k) + b(k);
+  constexpr auto bias_first = S::C(i, k) = b(k) + S::B(k, j) * S::A(j, i);
+  constexpr auto two = S::C(i, k) = S::A(i, j) * S::B(j, k) + tl::tanh(S::D(i, k)) * S::E(k, i);
+  constexpr auto nested = S::C(i, k) = S::A(i, j) * S::B(j, k) + (b(k) + S::D(i, k));
+  static_assert(tl::detail::gemm_epilogue<decltype(bias)>::side == 0);
+  static_assert(tl::detail::gemm_epilogue<decltype(bias_first)>::side == 1);
+  static_assert(tl::detail::gemm_epilogue<decltype(two)>::side == 0);
+  constexpr auto no_gemm = S::C(i, k) = S::A(i, k) * S::B(i, k) + b(k);
+  static_assert(tl::detail::gemm_epilogue<decltype(no_gemm)>::side == -1);
+  constexpr auto outer_function = S::C(i, k) = tl::relu(S::A(i, j) * S::B(j, k) + b(k));
+  static_assert(tl::detail::gemm_epilogue<decltype(outer_function)>::side == -1);
+
+  const std::size_t ni = 4, nj = 6, nk = 5;
+  const auto a = random_values<double>(ni * nj, 7), bb = random_values<double>(nj * nk, 8),
+             d = random_values<double>(ni * nk, 9), e = random_values<double>(nk * ni, 10),
+             bv = random_values<double>(nk, 11);
+  auto product = [&](std::size_t r, std::size_t q, bool transposed) {  // (A B)(r, q), or (B^T A^T)(r, q) read as such
+    double sum = 0;
+    for (std::size_t x = 0; x < nj; ++x)
+      sum += transposed ? bb[q * nj + x] * a[x * ni + r] : a[r * nj + x] * bb[x * nk + q];
+    return sum;
+  };
+  auto run = [&](const auto& prog, const tl::extents_list& ext, auto expected) {
+    for (bool vendor : {true, false}) {
+      INFO("vendor path " << vendor);
+      tl::set_vendor_gemm(vendor);
+      tl::store s(prog, ext);
+      using prog_t = std::remove_cvref_t<decltype(prog)>;
+      tl::bind(s, S::A, a.data(), a.size());
+      tl::bind(s, S::B, bb.data(), bb.size());
+      if constexpr (prog_t::slot_of("D") >= 0) tl::bind(s, S::D, d.data(), d.size());
+      if constexpr (prog_t::slot_of("E") >= 0) tl::bind(s, S::E, e.data(), e.size());
+      if constexpr (prog_t::slot_of("b") >= 0) tl::bind(s, b, bv.data(), bv.size());
+      tl::eval(prog, s);
+      tl::eval(prog, s);  // twice: the GEMM must overwrite, the epilogue add once
+      const auto c = tl::to_xtensor(s[S::C]);
+      for (std::size_t r = 0; r < ni; ++r)
+        for (std::size_t q = 0; q < nk; ++q) REQUIRE(c(r, q) == Approx(expected(r, q)).epsilon(1e-12));
+    }
+    tl::set_vendor_gemm(true);
+  };
+  const auto ext = tl::extents(i = ni, j = nj, k = nk);
+  run(tl::program(bias), ext, [&](std::size_t r, std::size_t q) { return product(r, q, false) + bv[q]; });
+  // A stored as (j, i) and B as (k, j): the same numbers read transposed.
+  run(tl::program(bias_first), ext, [&](std::size_t r, std::size_t q) { return product(r, q, true) + bv[q]; });
+  run(tl::program(two), ext, [&](std::size_t r, std::size_t q) {
+    return product(r, q, false) + std::tanh(d[r * nk + q]) * e[q * ni + r];
+  });
+  run(tl::program(nested), ext, [&](std::size_t r, std::size_t q) { return product(r, q, false) + bv[q] + d[r * nk + q]; });
+  // A same-left-hand-side group: the second equation's GEMM accumulates, then its epilogue.
+  run(tl::program(S::C(i, k) = S::D(i, k) * 2.0, S::C(i, k) = S::A(i, j) * S::B(j, k) + b(k)), ext,
+      [&](std::size_t r, std::size_t q) { return 2.0 * d[r * nk + q] + product(r, q, false) + bv[q]; });
+}

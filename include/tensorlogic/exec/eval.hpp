@@ -96,11 +96,10 @@ void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long*
   fill_lhs_dims(out, d.tail, shape, who, k + 1);
 }
 
-// Launches the kernel of equation E into `target` (the head's view or its scratch buffer).
-template <std::size_t E, class Prog, class Store, class Space>
-void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
-  const auto& eq = std::get<E>(prog.equations);
-  using eq_t = std::remove_cvref_t<decltype(eq)>;
+// Launches the generic kernel of equation eq (of program Prog) into the head's view or its scratch buffer.
+template <class Prog, class Eq, class Store, class Space>
+void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+  using eq_t = Eq;
   using head = typename eq_t::head;
   constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
   constexpr int rank = static_cast<int>(head::rank);
@@ -113,16 +112,6 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
   using rhs_t = decltype(rhs);
   using out_t = typename head::value_type;
   using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value>;
-
-#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
-  if constexpr (plan_vendor_gemm<eq_t>().ok) {
-    if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
-      auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
-      vendor_gemm<eq_t>(s, out, mode == exec::write_mode::accumulate);
-      return;
-    }
-  }
-#endif
 
   kernel_t k{};
   k.ctx.table = make_table<Store, 0>(s);
@@ -148,6 +137,38 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
   }
   Kokkos::parallel_for("tensorlogic::equation " + who,
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), k);
+}
+
+// Launches equation E: one vendor GEMM when the equation is exactly one, a vendor GEMM and an accumulating epilogue
+// kernel when it is a GEMM plus other terms, the generic kernel otherwise.
+template <std::size_t E, class Prog, class Store, class Space>
+void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+  const auto& eq = std::get<E>(prog.equations);
+  using eq_t = std::remove_cvref_t<decltype(eq)>;
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  using head = typename eq_t::head;
+  constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
+  if constexpr (plan_vendor_gemm<eq_t>().ok) {
+    if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
+      auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+      vendor_gemm<eq_t>(s, out, mode == exec::write_mode::accumulate);
+      return;
+    }
+  } else if constexpr (gemm_epilogue<eq_t>::side >= 0) {
+    if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
+      constexpr std::size_t side = static_cast<std::size_t>(gemm_epilogue<eq_t>::side);
+      using lhs_t = typename eq_t::lhs_type;
+      using product_t = std::remove_cvref_t<decltype(std::get<side>(eq.rhs.args))>;
+      using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(eq.rhs.args))>;
+      auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+      vendor_gemm<equation<lhs_t, product_t>>(s, out, mode == exec::write_mode::accumulate);
+      launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(eq.rhs.args)}, s, space, to_scratch,
+                          exec::write_mode::accumulate);
+      return;
+    }
+  }
+#endif
+  launch_kernel<Prog>(eq, s, space, to_scratch, mode);
 }
 
 template <class D>

@@ -92,6 +92,20 @@ constexpr gemm_plan plan_vendor_gemm() {
   return plan;
 }
 
+// An equation C(i, k) = P + Rest whose term P is one GEMM (plan_vendor_gemm of C = P): P runs on the vendor BLAS and
+// Rest follows as the epilogue, a kernel that adds into C (the bias of a linear layer: C = W X + b). side is the
+// position of P in the sum, -1 when the equation has no such split.
+template <class Eq>
+struct gemm_epilogue_of {
+  static constexpr int side = -1;
+};
+template <class L, class A, class B>
+struct gemm_epilogue_of<equation<L, apply<op::add, A, B>>> {
+  static constexpr int side = plan_vendor_gemm<equation<L, A>>().ok ? 0 : plan_vendor_gemm<equation<L, B>>().ok ? 1 : -1;
+};
+template <class Eq>
+struct gemm_epilogue : gemm_epilogue_of<std::remove_cvref_t<Eq>> {};
+
 // Runs the equation as one GEMM into `out` (the head's buffer): beta = 0 assigns, beta = 1 accumulates.
 template <class Eq, class Store>
 void vendor_gemm(Store& s, typename Eq::head::value_type* out, bool accumulate) {

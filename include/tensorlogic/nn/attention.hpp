@@ -15,8 +15,10 @@ enum class mask { none, causal };
 //   O(..., p, head, hd) = S V,    Y(..., p, e) = Wo(e, head, hd) O + bo(e)
 // scale is the scalar "P.scale" = 1/sqrt(|hd|), set by init and share. The attention matrix S is a tensor of the
 // program, as the gradient needs it; tl::attention is the fused forward kernel for inference.
-template <fixed_string P, class T = float, mask M = mask::none>
+template <fixed_string P, class T = float, mask M = mask::none, fixed_string I = P>
 struct attention {
+  template <fixed_string Tag>
+  using tagged = attention<P, T, M, cat<I, "@", Tag>>;
   static constexpr index<cat<P, ".head">> head{};
   static constexpr index<cat<P, ".hd">> hd{};
   static constexpr tensor<cat<P, ".Wq">, T, 3> Wq{};
@@ -26,15 +28,15 @@ struct attention {
   static constexpr tensor<cat<P, ".bo">, T, 1> bo{};
   static constexpr scalar<cat<P, ".scale">, T> scale{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".Q">, T, R> Qh{};
+  static constexpr tensor<cat<I, ".Q">, T, R> Qh{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".K">, T, R> Kh{};
+  static constexpr tensor<cat<I, ".K">, T, R> Kh{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".V">, T, R> Vh{};
+  static constexpr tensor<cat<I, ".V">, T, R> Vh{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".S">, T, R> S{};
+  static constexpr tensor<cat<I, ".S">, T, R> S{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".O">, T, R> O{};
+  static constexpr tensor<cat<I, ".O">, T, R> O{};
   static constexpr auto parameters() { return wrt(Wq, Wk, Wv, Wo, bo); }
 
   template <class Y, class X, class Qi>
@@ -82,18 +84,20 @@ struct attention {
 // A pre-norm transformer block over X(..., p, e):
 //   A = ln1(X);  R1 = X + attention(A);  B = ln2(R1);  Y = R1 + mlp(B)   (relu MLP with hidden index "P.mlp.h0")
 // Residuals are second equations with the same left-hand side (language rule 4).
-template <fixed_string P, class T = float, mask M = mask::causal>
+template <fixed_string P, class T = float, mask M = mask::causal, fixed_string I = P>
 struct transformer_block {
+  template <fixed_string Tag>
+  using tagged = transformer_block<P, T, M, cat<I, "@", Tag>>;
   static constexpr layer_norm<cat<P, ".ln1">, T> ln1{};
-  static constexpr attention<cat<P, ".att">, T, M> att{};
+  static constexpr attention<cat<P, ".att">, T, M, cat<I, ".att">> att{};
   static constexpr layer_norm<cat<P, ".ln2">, T> ln2{};
-  static constexpr mlp<cat<P, ".mlp">, T, 1> ff{};
+  static constexpr mlp<cat<P, ".mlp">, T, 1, cat<I, ".mlp">> ff{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".A">, T, R> A{};
+  static constexpr tensor<cat<I, ".A">, T, R> A{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".R1">, T, R> R1{};
+  static constexpr tensor<cat<I, ".R1">, T, R> R1{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".B">, T, R> B{};
+  static constexpr tensor<cat<I, ".B">, T, R> B{};
   static constexpr auto parameters() { return nn::parameters(ln1, att, ln2, ff); }
 
   template <class Y, class X, class Qi>

@@ -28,17 +28,20 @@ struct linear {
   }
 };
 
-// A multilayer perceptron with `Hidden` hidden layers: layer k is linear<"P.k"> into the hidden tensor "P.Hk" over the
+// A multilayer perceptron with `Hidden` hidden layers: layer k is linear<"P.k"> into the hidden tensor "I.Hk" over the
 // hidden index "P.hk" (bind its width with tl::extents(m.h<k> = 64)); hidden layers use `act`, the last `out`.
-template <fixed_string P, class T = float, int Hidden = 1>
+// I names the intermediates (default P); tl::nn::tagged<"y">(m) is the same module with intermediates "P@y.Hk".
+template <fixed_string P, class T = float, int Hidden = 1, fixed_string I = P>
 struct mlp {
+  template <fixed_string Tag>
+  using tagged = mlp<P, T, Hidden, cat<I, "@", Tag>>;
   static_assert(Hidden >= 1 && Hidden <= 9, "tensorlogic: nn::mlp takes 1 to 9 hidden layers");
   template <int K>
   static constexpr linear<cat<P, ".", detail::decimal<K>()>, T> layer{};
   template <int K>
   static constexpr index<cat<P, ".h", detail::decimal<K>()>> h{};
   template <int K, std::size_t R>
-  static constexpr tensor<cat<P, ".H", detail::decimal<K>()>, T, R> hidden{};
+  static constexpr tensor<cat<I, ".H", detail::decimal<K>()>, T, R> hidden{};
 
   static constexpr auto parameters() {
     return [&]<int... K>(std::integer_sequence<int, K...>) {
@@ -139,12 +142,14 @@ struct layer_norm {
 
 // RMS norm: R(...) = (sum_d X(..., d)^2 / |d| + eps)^(-1/2), Y(..., d) = g(d) X(..., d) R(...). The 1/|d| is the
 // constant tensor "P.inv"(d), set by init and share.
-template <fixed_string P, class T = float>
+template <fixed_string P, class T = float, fixed_string I = P>
 struct rms_norm {
+  template <fixed_string Tag>
+  using tagged = rms_norm<P, T, cat<I, "@", Tag>>;
   static constexpr tensor<cat<P, ".g">, T, 1> g{};
   static constexpr tensor<cat<P, ".inv">, T, 1> inv{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".R">, T, R> rstd{};
+  static constexpr tensor<cat<I, ".R">, T, R> rstd{};
   static constexpr auto parameters() { return wrt(g); }
   double eps = 1e-6;
 
@@ -172,15 +177,17 @@ struct rms_norm {
 // A kernel machine with a Gaussian kernel over support points S(m, f) (data):
 //   D(..., m) = (X(..., f) - S(m, f))^2 summed over f,  K(..., m) = exp(-gamma D(..., m)),  Y(...) = act(a(m) K + c())
 // with the coefficients a and the offset c learned; gamma is the scalar "P.gamma" (tl::bind it, default 1 by init).
-template <fixed_string P, class T = float>
+template <fixed_string P, class T = float, fixed_string I = P>
 struct kernel_machine {
+  template <fixed_string Tag>
+  using tagged = kernel_machine<P, T, cat<I, "@", Tag>>;
   static constexpr tensor<cat<P, ".a">, T, 1> a{};
   static constexpr tensor<cat<P, ".c">, T, 0> c{};
   static constexpr scalar<cat<P, ".gamma">, T> gamma{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".D">, T, R> D{};
+  static constexpr tensor<cat<I, ".D">, T, R> D{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".K">, T, R> K{};
+  static constexpr tensor<cat<I, ".K">, T, R> K{};
   static constexpr auto parameters() { return wrt(a, c); }
 
   template <class Y, class X, class S, class Act = identity_fn>

@@ -120,6 +120,18 @@ constexpr auto parameters(const M&... m) {
   return detail::join_all(detail::params_of(m)...);
 }
 
+// tl::nn::tagged<"y">(m): the module m with its intermediates renamed (prefix "I@y" instead of "I") and the same
+// parameters, so one module (a shared trunk) can be applied to two inputs in one program: both applications read one
+// set of weights, and the gradient program sums both applications' contributions into each weight's gradient.
+// A module without intermediates (linear, embedding, layer_norm, conv, rnn) is returned as it is.
+template <fixed_string Tag, class M>
+constexpr auto tagged(const M& m) {
+  if constexpr (requires { typename M::template tagged<Tag>; })
+    return typename M::template tagged<Tag>{};
+  else
+    return m;
+}
+
 // ---- initialization ----
 enum class init_kind { xavier_uniform, he_normal };
 inline constexpr init_kind xavier = init_kind::xavier_uniform;

@@ -55,13 +55,15 @@ struct rnn {
 //   A(x, o) = Wn(o, i) Neig(x, y) X(y, i) + Ws(o, i) X(x, i) + b(o),   Y(x, o) = act(A(x, o))
 // (A is the tensor "P.A"; both terms sum i, so the pre-activation is an equation of its own.)
 // The relation is a constant 0/1 factor of the gradient; it may be the result of a Datalog fixpoint.
-template <fixed_string P, class T = float>
+template <fixed_string P, class T = float, fixed_string I = P>
 struct graph_layer {
+  template <fixed_string Tag>
+  using tagged = graph_layer<P, T, cat<I, "@", Tag>>;
   static constexpr tensor<cat<P, ".Wn">, T, 2> Wn{};
   static constexpr tensor<cat<P, ".Ws">, T, 2> Ws{};
   static constexpr tensor<cat<P, ".b">, T, 1> b{};
   template <std::size_t R>
-  static constexpr tensor<cat<P, ".A">, T, R> A{};
+  static constexpr tensor<cat<I, ".A">, T, R> A{};
   static constexpr auto parameters() { return wrt(Wn, Ws, b); }
 
   template <class Y, class X, class N, class Act = relu_fn>
