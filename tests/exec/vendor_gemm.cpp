@@ -1,6 +1,7 @@
 // The vendor GEMM path: every subscript order and operand order of a GEMM-shaped equation, float and double, a
 // same-left-hand-side group (assign, then accumulate), against a naive loop and against the generic kernel
-// (tl::set_vendor_gemm(false)); and which equations qualify.
+// (tl::set_vendor_gemm(false)); and which equations qualify, including tensors whose index groups form a GEMM and a
+// GEMM with an epilogue.
 #include <catch2/catch.hpp>
 #include <random>
 #include <tensorlogic/tensorlogic.hpp>
@@ -198,4 +199,93 @@ TEST_CASE("a GEMM plus other terms runs the GEMM on the vendor path and the rest
   // A same-left-hand-side group: the second equation's GEMM accumulates, then its epilogue.
   run(tl::program(S::C(i, k) = S::D(i, k) * 2.0, S::C(i, k) = S::A(i, j) * S::B(j, k) + b(k)), ext,
       [&](std::size_t r, std::size_t q) { return 2.0 * d[r * nk + q] + product(r, q, false) + bv[q]; });
+}
+
+namespace {
+// Runs prog on both paths with every input filled from a seed; returns the head's values from each.
+template <class Prog, class Head>
+std::pair<std::vector<double>, std::vector<double>> both_paths(const Prog& prog, const Head& head,
+                                                               const tl::extents_list& ext) {
+  std::vector<double> out[2];
+  for (int path = 0; path < 2; ++path) {
+    tl::set_vendor_gemm(path == 0);
+    tl::store s(prog, ext);
+    [&]<std::size_t... K>(std::index_sequence<K...>) {
+      (
+          [&] {
+            auto& v = std::get<K>(s.views());
+            const auto values = random_values<double>(v.span(), 100 + K);
+            for (std::size_t x = 0; x < v.span(); ++x) v.data()[x] = values[x];
+            s.mark_bound(K);
+          }(),
+          ...);
+    }(std::make_index_sequence<std::remove_cvref_t<decltype(s)>::n_slots>{});
+    tl::eval(prog, s);
+    out[path].assign(s[head].data(), s[head].data() + s[head].span());
+  }
+  tl::set_vendor_gemm(true);
+  return {out[0], out[1]};
+}
+}  // namespace
+
+TEST_CASE("tensors whose index groups form a GEMM take the vendor path as matrices", "[exec][gemm]") {
+  constexpr tl::index<"n"> n;
+  constexpr tl::index<"p"> p;
+  constexpr tl::index<"h"> h;
+  constexpr tl::index<"d"> d;
+  constexpr tl::index<"e"> e;
+  constexpr tl::tensor<"Q", double, 4> Q;
+  constexpr tl::tensor<"W", double, 3> W;
+  constexpr tl::tensor<"X", double, 3> X;
+  constexpr tl::tensor<"G", double, 4> G;
+  constexpr tl::tensor<"dW", double, 3> dW;
+  constexpr tl::tensor<"V", double, 4> V;
+  constexpr tl::tensor<"S", double, 4> S4;
+  constexpr tl::tensor<"O", double, 4> O;
+  using tl::detail::plan_vendor_gemm;
+  // rows (n, p), columns (h, d), contracting e: C = X W^T
+  constexpr auto project = Q(n, p, h, d) = W(h, d, e) * X(n, p, e);
+  constexpr auto pq = plan_vendor_gemm<decltype(project)>();
+  static_assert(pq.ok && pq.swap && !pq.trans_first && pq.trans_second && pq.split_first == 2 && pq.split_c == 2);
+  // the weight gradient contracts the group (n, p): C = G^T X
+  constexpr auto weight_grad = dW(h, d, e) = G(n, p, h, d) * X(n, p, e);
+  constexpr auto pw = plan_vendor_gemm<decltype(weight_grad)>();
+  static_assert(pw.ok && !pw.swap && pw.trans_first && !pw.trans_second && pw.split_first == 2 && pw.split_c == 2);
+  // the input gradient: rows (n, p), contracting (h, d)
+  constexpr auto input_grad = X(n, p, e) = G(n, p, h, d) * W(h, d, e);
+  static_assert(plan_vendor_gemm<decltype(input_grad)>().ok);
+  // not a GEMM: a batch index (n, h in all three), groups out of order, a contracted group in two orders
+  constexpr auto batched = O(n, p, h, d) = S4(n, h, p, e) * V(n, e, h, d);
+  static_assert(!plan_vendor_gemm<decltype(batched)>().ok);
+  constexpr auto interleaved = Q(n, h, p, d) = W(h, d, e) * X(n, p, e);
+  static_assert(!plan_vendor_gemm<decltype(interleaved)>().ok);
+  constexpr auto two_orders = dW(h, d, e) = G(n, p, h, d) * X(p, n, e);
+  static_assert(!plan_vendor_gemm<decltype(two_orders)>().ok);
+
+  const auto ext = tl::extents(n = 3, p = 4, h = 2, d = 5, e = 6);
+  auto same = [](const auto& r) {
+    REQUIRE(r.first.size() == r.second.size());
+    for (std::size_t x = 0; x < r.first.size(); ++x) REQUIRE(r.first[x] == Approx(r.second[x]).epsilon(1e-12));
+  };
+  same(both_paths(tl::program(project), Q, ext));
+  same(both_paths(tl::program(weight_grad), dW, ext));
+  same(both_paths(tl::program(input_grad), X, ext));
+  // and with an epilogue, the way gradient programs write a layer with a bias
+  constexpr tl::tensor<"bias", double, 2> bias;
+  same(both_paths(tl::program(Q(n, p, h, d) = W(h, d, e) * X(n, p, e) + bias(h, d)), Q, ext));
+  // one naive loop for the projection
+  constexpr auto projection = tl::program(project);
+  tl::store s(projection, ext);
+  const auto wv = random_values<double>(2 * 5 * 6, 1), xv = random_values<double>(3 * 4 * 6, 2);
+  tl::bind(s, W, wv.data(), wv.size());
+  tl::bind(s, X, xv.data(), xv.size());
+  tl::eval(projection, s);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 4; ++b)
+      for (int c = 0; c < 2; ++c)
+        for (int f = 0; f < 5; ++f) {
+          double want = 0;
+          for (int g = 0; g < 6; ++g) want += wv[(c * 5 + f) * 6 + g] * xv[(a * 4 + b) * 6 + g];
+          REQUIRE(s[Q](a, b, c, f) == Approx(want).epsilon(1e-12));
+        }
 }
