@@ -135,6 +135,21 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
     }
     cells *= k.dims[d].extent;
   }
+  // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (a divisor
+  // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
+  // every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
+  if constexpr (rank > 0 && lhs_plain<typename eq_t::lhs_type>::value && !exec::normalizer_of<rhs_t>::present &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible) {
+    bool repeated = false;
+    for (int d = 0; d + 1 < rank; ++d) repeated = repeated || k.dims[d].pos == k.dims[rank - 1].pos;
+    const long last = k.dims[rank - 1].extent;
+    long step = last < 256 ? last : 256;
+    while (step > 1 && last % step != 0) --step;
+    if (!repeated && step > 1) {
+      k.inner = step;
+      cells /= step;
+    }
+  }
   Kokkos::parallel_for("tensorlogic::equation " + who,
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), k);
 }

@@ -334,6 +334,10 @@ struct equation_kernel {
   lhs_dim dims[Rank > 0 ? Rank : 1];
   int norm_dim = -1;
   write_mode mode = write_mode::assign;
+  // Cells per work item along the last left-hand-side subscript (plain left-hand sides on the host; a divisor of that
+  // extent): the item's coordinates are decoded once and the loop walks that stretch of the row, instead of one
+  // integer division per subscript per cell.
+  long inner = 1;
 
   KOKKOS_INLINE_FUNCTION void write(const long* coord, R v, bool hit) const {
     long off = 0;
@@ -387,9 +391,10 @@ struct equation_kernel {
     }
   }
 
-  KOKKOS_INLINE_FUNCTION void operator()(const long cell) const {
+  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
     frame_t f{};
     long coord[Rank > 0 ? Rank : 1]{};
+    const long cell = item * inner;
     long rem = cell;
     for (int k = Rank - 1; k >= 0; --k) {
       if (dims[k].kind == 2) {
@@ -406,7 +411,17 @@ struct equation_kernel {
     } else if constexpr (Plain) {
       for (int k = 0; k < Rank; ++k)
         if (dims[k].kind == 0) f.idx[dims[k].pos] = coord[k];
-      write(coord, eval_t::eval(rhs, ctx, f), true);
+      if constexpr (Rank > 0) {
+        const int last = dims[Rank - 1].pos;
+        const long start = coord[Rank - 1];
+        for (long v = start; v < start + inner; ++v) {
+          f.idx[last] = v;
+          coord[Rank - 1] = v;
+          write(coord, eval_t::eval(rhs, ctx, f), true);
+        }
+      } else {
+        write(coord, eval_t::eval(rhs, ctx, f), true);
+      }
     } else {
       // Each destination cell sums the values of every index assignment that maps onto it.
       long lo[Rank > 0 ? Rank : 1]{}, hi[Rank > 0 ? Rank : 1]{};
