@@ -151,8 +151,9 @@ struct epoch_report {
 // an X batch and an independently drawn Y batch, the gradient program runs once, the global norm of the parameters'
 // gradients is taken (and clipped to max_grad_norm when that is finite), and the optimizer steps. A non-finite loss
 // or gradient norm is an error naming the epoch and step, raised before that step's update is applied.
-template <class Train, class Store, class Optimizer, fixed_string P, class T, class... W, class FillX, class FillY>
-epoch_report fit_epoch(const Train& train, Store& s, Optimizer& opt, const objective<P, T>& obj, wrt_list<W...> params,
+// (Objective is an objective<P, T>, Params the tl::wrt list of the parameters the optimizer updates.)
+template <class Train, class Store, class Optimizer, class Objective, class Params, class FillX, class FillY>
+epoch_report fit_epoch(const Train& train, Store& s, Optimizer& opt, const Objective& obj, const Params& params,
                        const weights& w, int epoch, int steps, FillX&& fill_x, FillY&& fill_y,
                        double max_grad_norm = std::numeric_limits<double>::infinity()) {
   if (steps <= 0) throw error("multimodal::fit_epoch: steps must be positive, got " + std::to_string(steps));
