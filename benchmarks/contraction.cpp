@@ -1,6 +1,7 @@
 // The library's kernels against what users would use instead, in one binary: C(i,k) = A(i,j) B(j,k) in fp32 against
 // OpenBLAS cblas_sgemm, Eigen Tensor contract and a naive loop; the fused Y = relu(W X + b) against sgemm followed
-// by a separate elementwise pass; an elementwise equation and a row reduction over 16M floats against a
+// by a separate elementwise pass; attention's batched scores S(n,h,p,q) = Q(n,p,h,d) K(n,q,h,d) s against one
+// cblas_sgemm per (n, h) and the generic kernel; an elementwise equation and a row reduction over 16M floats against a
 // STREAM-triad loop. The library's cases are registered with tl::benchmark::add (FLOP/s and bytes/s from
 // tl::estimate). After the run, a table gives each library case's time relative to its baseline.
 //
@@ -52,6 +53,16 @@ inline constexpr tl::tensor<"P", float, 2> Pre;
 constexpr auto dense_layer_split =
     tl::program(Pre(i, k) = W(i, j) * X(j, k) + bias(i), Y(i, k) = tl::relu(Pre(i, k)));
 constexpr auto triad = tl::program(w(i) = u(i) + s * v(i));
+// Attention's scores with batch indices (n, h): one strided GEMM per (n, h) on the vendor path.
+inline constexpr tl::index<"n"> n_;
+inline constexpr tl::index<"h"> h_;
+inline constexpr tl::index<"p"> p_;
+inline constexpr tl::index<"q"> q_;
+inline constexpr tl::index<"d"> d_;
+inline constexpr tl::tensor<"Q", float, 4> Qt;
+inline constexpr tl::tensor<"K", float, 4> Kt;
+inline constexpr tl::tensor<"S", float, 4> St;
+constexpr auto scores = tl::program(St(n_, h_, p_, q_) = Qt(n_, p_, h_, d_) * Kt(n_, q_, h_, d_) * s);
 constexpr auto row_sum = tl::program(r(i) = X(i, j));
 
 // The data of every case; the stores adopt these buffers (no copy), so they live until the end of main.
@@ -167,6 +178,46 @@ void add_dense_layer(std::size_t n) {
 #endif
 }
 
+void add_batched(int nb, int nh, int np, int nd) {
+  const std::string tag = std::to_string(nb) + "x" + std::to_string(nh) + "x" + std::to_string(np) + "x" +
+                          std::to_string(np) + "x" + std::to_string(nd);
+  const auto un = [](int x) { return static_cast<std::size_t>(x); };
+  auto qm = random_floats(un(nb * np * nh * nd), 11);
+  auto km = random_floats(un(nb * np * nh * nd), 12);
+  const auto ext = tl::extents(n_ = un(nb), h_ = un(nh), p_ = un(np), q_ = un(np), d_ = un(nd));
+  auto& st = kept<store_of<decltype(scores)>>(scores, ext);
+  tl::bind(st, Qt, qm->data(), qm->size());
+  tl::bind(st, Kt, km->data(), km->size());
+  tl::bind(st, s, 0.125f);
+  tl::benchmark::add("batched_scores/tensorlogic/" + tag, scores, st)->Unit(benchmark::kMillisecond);
+  // The generic kernel on the same store (the vendor path switched off while it runs).
+  benchmark::RegisterBenchmark(("batched_scores/generic_kernel/" + tag).c_str(), [&st](benchmark::State& state) {
+    tl::set_vendor_gemm(false);
+    for (auto _ : state) {
+      tl::eval(scores, st);
+      Kokkos::fence();
+    }
+    tl::set_vendor_gemm(true);
+  })->Unit(benchmark::kMillisecond)->Iterations(1);
+#if TENSORLOGIC_BENCH_HAVE_OPENBLAS
+  // What a user writes by hand: one cblas_sgemm per (n, h) on the strided blocks.
+  benchmark::RegisterBenchmark(("batched_scores/sgemm_loop/" + tag).c_str(), [=](benchmark::State& state) {
+    std::vector<float> out(un(nb * nh * np * np));
+    for (auto _ : state) {
+      for (int b = 0; b < nb; ++b)
+        for (int h = 0; h < nh; ++h)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, np, np, nd, 0.125f,
+                      qm->data() + (un(b) * un(np) * un(nh) + un(h)) * un(nd), nh * nd,
+                      km->data() + (un(b) * un(np) * un(nh) + un(h)) * un(nd), nh * nd, 0.0f,
+                      out.data() + (un(b) * un(nh) + un(h)) * un(np) * un(np), np);
+      benchmark::DoNotOptimize(out.data());
+    }
+  })->Unit(benchmark::kMillisecond);
+  pairs.push_back({"batched_scores/tensorlogic/" + tag, "batched_scores/sgemm_loop/" + tag});
+  pairs.push_back({"batched_scores/generic_kernel/" + tag, "batched_scores/sgemm_loop/" + tag});
+#endif
+}
+
 void add_memory_bound(std::size_t n) {
   const std::string tag = std::to_string(n);
   auto uv = random_floats(n, 6);
@@ -239,6 +290,7 @@ int main(int argc, char** argv) {
   Kokkos::ScopeGuard guard(argc, argv);
   for (std::size_t n : {256u, 1024u, 2048u}) add_gemm(n);
   add_dense_layer(1024);
+  add_batched(8, 8, 256, 64);
   add_memory_bound(std::size_t{1} << 24);
   benchmark::Initialize(&argc, argv);
   ratio_reporter reporter;

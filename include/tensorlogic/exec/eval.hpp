@@ -96,6 +96,19 @@ void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long*
   fill_lhs_dims(out, d.tail, shape, who, k + 1);
 }
 
+// Whether equation Eq of program Prog is a flat map (exec::flat_map): distinct plain left-hand-side subscripts, and
+// every tensor on the right read at exactly those subscripts or a scalar.
+template <class Prog, class Eq>
+struct flat_kernel {
+  using rhs_t = decltype(plan::lower_rhs<Prog>(std::declval<const Eq&>()));
+  using lhs_dims_t = decltype(plan::lower_lhs<Prog>(std::declval<const Eq&>()).subscripts);
+  static constexpr bool value = exec::distinct_plain<lhs_dims_t>::value && exec::flat_map<rhs_t, lhs_dims_t>::value;
+};
+template <std::size_t E, class Prog>
+constexpr bool is_flat_map(const Prog&) {
+  return flat_kernel<Prog, std::remove_cvref_t<std::tuple_element_t<E, decltype(Prog::equations)>>>::value;
+}
+
 // Launches the generic kernel of equation eq (of program Prog) into the head's view or its scratch buffer.
 template <class Prog, class Eq, class Store, class Space>
 void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
@@ -111,7 +124,9 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   auto lhs = plan::lower_lhs<Prog>(eq);
   using rhs_t = decltype(rhs);
   using out_t = typename head::value_type;
-  using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value>;
+  constexpr bool flat = flat_kernel<Prog, Eq>::value;
+  using kernel_t =
+      exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value, flat>;
 
   kernel_t k{};
   k.ctx.table = make_table<Store, 0>(s);
@@ -134,6 +149,16 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
       }
     }
     cells *= k.dims[d].extent;
+  }
+  // A flat map walks its flat buffers: 4096 cells per work item on the host, one per work item on devices.
+  if constexpr (flat) {
+    k.total = cells;
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible)
+      k.inner = 4096;
+    Kokkos::parallel_for("tensorlogic::map " + who,
+                         Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (cells + k.inner - 1) / k.inner),
+                         k);
+    return;
   }
   // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (a divisor
   // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
@@ -163,22 +188,49 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS
   using head = typename eq_t::head;
   constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
-  if constexpr (plan_vendor_gemm<eq_t>().ok) {
+  using memory = typename Store::memory_space;
+  if constexpr (vendor_gemm_runs<eq_t, memory>()) {
     if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
       auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
-      vendor_gemm<eq_t>(s, out, mode == exec::write_mode::accumulate);
+      vendor_gemm<eq_t>(s, space, eq, out, mode == exec::write_mode::accumulate);
       return;
     }
-  } else if constexpr (gemm_epilogue<eq_t>::side >= 0) {
+  } else if constexpr (gemm_epilogue<eq_t, memory>::side >= 0) {
     if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
-      constexpr std::size_t side = static_cast<std::size_t>(gemm_epilogue<eq_t>::side);
+      constexpr std::size_t side = static_cast<std::size_t>(gemm_epilogue<eq_t, memory>::side);
       using lhs_t = typename eq_t::lhs_type;
       using product_t = std::remove_cvref_t<decltype(std::get<side>(eq.rhs.args))>;
       using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(eq.rhs.args))>;
       auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
-      vendor_gemm<equation<lhs_t, product_t>>(s, out, mode == exec::write_mode::accumulate);
+      vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, std::get<side>(eq.rhs.args)}, out,
+                  mode == exec::write_mode::accumulate);
       launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(eq.rhs.args)}, s, space, to_scratch,
                           exec::write_mode::accumulate);
+      return;
+    }
+  } else if constexpr (gemm_outer<eq_t, memory>::kind > 0) {
+    // f(P) or f(P + Rest): the GEMM into the head, then f in place; the head doubles as the GEMM's output, so only
+    // when the equation writes (not accumulates into) the head's own view.
+    if (vendor_gemm_flag() && mode == exec::write_mode::assign && !to_scratch) {
+      using lhs_t = typename eq_t::lhs_type;
+      using inner_t = std::remove_cvref_t<decltype(std::get<0>(eq.rhs.args))>;
+      constexpr op f = eq_t::rhs_type::operation;
+      const auto& inner = std::get<0>(eq.rhs.args);
+      auto* out = std::get<slot>(s.views()).data();
+      if constexpr (gemm_outer<eq_t, memory>::kind == 1) {
+        vendor_gemm(s, space, equation<lhs_t, inner_t>{eq.lhs, inner}, out, false);
+        launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,
+                            exec::write_mode::assign);
+      } else {
+        constexpr std::size_t side = static_cast<std::size_t>(gemm_outer<eq_t, memory>::side);
+        using product_t = std::remove_cvref_t<decltype(std::get<side>(inner.args))>;
+        using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(inner.args))>;
+        using sum_t = apply<op::add, lhs_t, rest_t>;
+        vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, std::get<side>(inner.args)}, out, false);
+        launch_kernel<Prog>(
+            equation<lhs_t, apply<f, sum_t>>{eq.lhs, {{sum_t{{eq.lhs, std::get<1 - side>(inner.args)}}}}}, s, space,
+            false, exec::write_mode::assign);
+      }
       return;
     }
   }

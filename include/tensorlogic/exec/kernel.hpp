@@ -98,6 +98,117 @@ struct frame {
   row_stats<R> stats;
 };
 
+// The elementwise functions, shared by the evaluators.
+template <class R>
+struct elementwise {
+  template <op Op>
+  KOKKOS_INLINE_FUNCTION static R unary(const R x) {
+    if constexpr (Op == op::neg) return -x;
+    if constexpr (Op == op::exp) return kmath::exp(x);
+    if constexpr (Op == op::log) return kmath::log(x);
+    if constexpr (Op == op::sqrt) return kmath::sqrt(x);
+    if constexpr (Op == op::abs) return x < R(0) ? -x : x;
+    if constexpr (Op == op::square) return x * x;
+    if constexpr (Op == op::relu) return x > R(0) ? x : R(0);
+    if constexpr (Op == op::sigmoid) return R(1) / (R(1) + kmath::exp(-x));
+    if constexpr (Op == op::tanh) return kmath::tanh(x);
+    if constexpr (Op == op::step) return x > R(0) ? R(1) : R(0);
+    if constexpr (Op == op::stop_grad) return x;
+    if constexpr (Op == op::not_) return x > R(0) ? R(0) : R(1);
+  }
+  template <op Op>
+  KOKKOS_INLINE_FUNCTION static R binary(const R x, const R y) {
+    if constexpr (Op == op::mul) return x == R(0) ? R(0) : x * y;
+    if constexpr (Op == op::add) return x + y;
+    if constexpr (Op == op::sub) return x - y;
+    if constexpr (Op == op::div) return x / y;
+    if constexpr (Op == op::pow) return kmath::pow(x, y);
+    if constexpr (Op == op::min) return x < y ? x : y;
+    if constexpr (Op == op::max) return x > y ? x : y;
+    if constexpr (Op == op::sigmoid_t) {
+      if (y == R(0)) return x > R(0) ? R(1) : R(0);
+      return R(1) / (R(1) + kmath::exp(-x / y));
+    }
+  }
+};
+
+// A map whose every tensor is read at the left-hand side's own subscripts (in its order), or is a scalar: the
+// value of cell c reads element c of each tensor, so the kernel walks the flat buffers (no coordinates at all).
+template <class Node, class LhsDims>
+struct flat_map {
+  static constexpr bool value = false;
+};
+template <class LhsDims>
+struct flat_map<plan::d_const, LhsDims> {
+  static constexpr bool value = true;
+};
+template <int Slot, class Dims, class LhsDims>
+struct flat_map<plan::d_ref<Slot, Dims>, LhsDims> {
+  static constexpr bool value = std::is_same_v<Dims, plan::dims<>> || std::is_same_v<Dims, LhsDims>;
+};
+template <op Op, class A, class LhsDims>
+struct flat_map<plan::d_apply1<Op, A>, LhsDims> {
+  static constexpr bool value = flat_map<A, LhsDims>::value;
+};
+template <op Op, class A, class B, class LhsDims>
+struct flat_map<plan::d_apply2<Op, A, B>, LhsDims> {
+  static constexpr bool value = flat_map<A, LhsDims>::value && flat_map<B, LhsDims>::value;
+};
+template <op Op, class A, class B, class C, class LhsDims>
+struct flat_map<plan::d_apply3<Op, A, B, C>, LhsDims> {
+  static constexpr bool value =
+      flat_map<A, LhsDims>::value && flat_map<B, LhsDims>::value && flat_map<C, LhsDims>::value;
+};
+// Left-hand-side subscripts that are distinct plain indices (no diagonal).
+template <class Dims>
+struct distinct_plain {
+  static constexpr bool value = false;
+};
+template <int... Pos>
+constexpr bool distinct_positions() {
+  const int p[] = {Pos..., -1};
+  for (int a = 0; a < static_cast<int>(sizeof...(Pos)); ++a)
+    for (int b = a + 1; b < static_cast<int>(sizeof...(Pos)); ++b)
+      if (p[a] == p[b]) return false;
+  return sizeof...(Pos) > 0;
+}
+template <int... Pos>
+struct distinct_plain<plan::dims<plan::dim_var<Pos>...>> {
+  static constexpr bool value = distinct_positions<Pos...>();
+};
+
+// Evaluation of a flat map at one cell.
+template <class R, class Ctx>
+struct flat_evaluator {
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_const& n, const Ctx&, long) { return static_cast<R>(n.value); }
+  template <int Slot, class Dims>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_ref<Slot, Dims>&, const Ctx& c, long cell) {
+    const auto& slot = table_get<Slot>::get(c.table);
+    if constexpr (std::is_same_v<Dims, plan::dims<>>)
+      return static_cast<R>(slot.data[0]);
+    else
+      return static_cast<R>(slot.data[cell]);
+  }
+  template <op Op, class A>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply1<Op, A>& n, const Ctx& c, long cell) {
+    return elementwise<R>::template unary<Op>(eval(n.a, c, cell));
+  }
+  template <op Op, class A, class B>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply2<Op, A, B>& n, const Ctx& c, long cell) {
+    return elementwise<R>::template binary<Op>(eval(n.a, c, cell), eval(n.b, c, cell));
+  }
+  template <op Op, class A, class B, class C>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply3<Op, A, B, C>& n, const Ctx& c, long cell) {
+    const R x = eval(n.a, c, cell), y = eval(n.b, c, cell), z = eval(n.c, c, cell);
+    if constexpr (Op == op::where) {
+      return x > R(0) ? y : z;
+    } else {
+      static_assert(Op == op::clamp);
+      return x < y ? y : (x > z ? z : x);
+    }
+  }
+};
+
 // Evaluation of a lowered node at the index values in the frame (positions are program index positions).
 template <class R, class Ctx, class F>
 struct evaluator {
@@ -158,19 +269,7 @@ struct evaluator {
 
   template <op Op, class A>
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply1<Op, A>& n, const Ctx& c, F& f) {
-    const R x = eval(n.a, c, f);
-    if constexpr (Op == op::neg) return -x;
-    if constexpr (Op == op::exp) return kmath::exp(x);
-    if constexpr (Op == op::log) return kmath::log(x);
-    if constexpr (Op == op::sqrt) return kmath::sqrt(x);
-    if constexpr (Op == op::abs) return x < R(0) ? -x : x;
-    if constexpr (Op == op::square) return x * x;
-    if constexpr (Op == op::relu) return x > R(0) ? x : R(0);
-    if constexpr (Op == op::sigmoid) return R(1) / (R(1) + kmath::exp(-x));
-    if constexpr (Op == op::tanh) return kmath::tanh(x);
-    if constexpr (Op == op::step) return x > R(0) ? R(1) : R(0);
-    if constexpr (Op == op::stop_grad) return x;
-    if constexpr (Op == op::not_) return x > R(0) ? R(0) : R(1);
+    return elementwise<R>::template unary<Op>(eval(n.a, c, f));
   }
 
   template <op Op, class A, class B>
@@ -181,17 +280,7 @@ struct evaluator {
       if (x == R(0)) return R(0);
       return x * eval(n.b, c, f);
     } else {
-      const R y = eval(n.b, c, f);
-      if constexpr (Op == op::add) return x + y;
-      if constexpr (Op == op::sub) return x - y;
-      if constexpr (Op == op::div) return x / y;
-      if constexpr (Op == op::pow) return kmath::pow(x, y);
-      if constexpr (Op == op::min) return x < y ? x : y;
-      if constexpr (Op == op::max) return x > y ? x : y;
-      if constexpr (Op == op::sigmoid_t) {
-        if (y == R(0)) return x > R(0) ? R(1) : R(0);
-        return R(1) / (R(1) + kmath::exp(-x / y));
-      }
+      return elementwise<R>::template binary<Op>(x, eval(n.b, c, f));
     }
   }
 
@@ -322,7 +411,7 @@ struct lhs_dim {
 };
 
 // The kernel of one equation: parallel over the cells of its left-hand side (over rows when it normalizes).
-template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain>
+template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain, bool Flat = false>
 struct equation_kernel {
   using frame_t = frame<R, NIdx>;
   using eval_t = evaluator<R, Ctx, frame_t>;
@@ -338,6 +427,22 @@ struct equation_kernel {
   // extent): the item's coordinates are decoded once and the loop walks that stretch of the row, instead of one
   // integer division per subscript per cell.
   long inner = 1;
+  long total = 0;  // cells of the left-hand side (flat maps)
+
+  // A flat map: the cells [item * inner, item * inner + inner) of the flat buffers, one loop per write mode.
+  KOKKOS_INLINE_FUNCTION void flat(const long item) const {
+    using fe = flat_evaluator<R, Ctx>;
+    const long lo = item * inner;
+    const long hi = lo + inner < total ? lo + inner : total;
+    if (mode == write_mode::assign) {
+      for (long c = lo; c < hi; ++c) out[c] = static_cast<Out>(fe::eval(rhs, ctx, c));
+    } else if (mode == write_mode::accumulate) {
+      for (long c = lo; c < hi; ++c) out[c] += static_cast<Out>(fe::eval(rhs, ctx, c));
+    } else {
+      for (long c = lo; c < hi; ++c)
+        if (fe::eval(rhs, ctx, c) > R(0)) out[c] = Out(1);
+    }
+  }
 
   KOKKOS_INLINE_FUNCTION void write(const long* coord, R v, bool hit) const {
     long off = 0;
@@ -392,6 +497,10 @@ struct equation_kernel {
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+    if constexpr (Flat) {
+      flat(item);
+      return;
+    }
     frame_t f{};
     long coord[Rank > 0 ? Rank : 1]{};
     const long cell = item * inner;
