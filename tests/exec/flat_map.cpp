@@ -100,11 +100,26 @@ TEST_CASE("flat maps in a group accumulate, and a zero factor still skips a NaN"
   std::vector<double> mask(ni * nj, 0.0), nan(ni * nj, std::numeric_limits<double>::quiet_NaN());
   mask[5] = 1.0;
   nan[5] = 4.0;
+  mask[7] = -0.0;  // a negative zero is a zero factor too
+  nan[7] = std::numeric_limits<double>::infinity();
+  nan[8] = -std::numeric_limits<double>::infinity();
   tl::store sm(masked, tl::extents(i = ni, j = nj));
   tl::bind(sm, A, mask.data(), mask.size());
   tl::bind(sm, B, nan.data(), nan.size());
   tl::eval(masked, sm);
   for (std::size_t c = 0; c < mask.size(); ++c) REQUIRE(sm[C].data()[c] == (c == 5 ? 4.0 : 0.0));
+  // and in single precision, where the select works on 32-bit patterns: w = u v with u = 0 against Inf and NaN
+  constexpr auto product = tl::program(w(i) = u(i) * v(i));
+  static_assert(tl::detail::is_flat_map<0>(product));
+  std::vector<float> uz = {0.0f, -0.0f, 2.0f, 0.0f, 1e-40f}, vz = {std::numeric_limits<float>::quiet_NaN(),
+                                                                   std::numeric_limits<float>::infinity(), 3.0f,
+                                                                   -std::numeric_limits<float>::infinity(), 1e30f};
+  tl::store sp(product, tl::extents(i = uz.size()));
+  tl::bind(sp, u, uz.data(), uz.size());
+  tl::bind(sp, v, vz.data(), vz.size());
+  tl::eval(product, sp);
+  const float want[] = {0.0f, 0.0f, 6.0f, 0.0f, 1e-40f * 1e30f};  // a subnormal factor is not zero
+  for (std::size_t c = 0; c < uz.size(); ++c) REQUIRE(sp[w](c) == want[c]);
 }
 
 TEST_CASE("a relation rule over the same subscripts is a flat map with logical or", "[exec][map][logic]") {

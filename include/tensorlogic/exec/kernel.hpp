@@ -101,6 +101,27 @@ struct frame {
 // The elementwise functions, shared by the evaluators.
 template <class R>
 struct elementwise {
+  // x * y, or 0 when x is 0 (a zero factor wins over Inf and NaN). On the host the select is done on the bits, with
+  // no branch: GCC does not speculate a floating-point multiplication that may trap, so a branch around it would
+  // keep an elementwise loop scalar.
+  KOKKOS_INLINE_FUNCTION static R mul_or_zero(const R x, const R y) {
+    const R p = x * y;
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+    if constexpr (sizeof(R) == 4) {
+      using U = unsigned int;
+      const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffu) != 0u;
+      return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
+    } else if constexpr (sizeof(R) == 8) {
+      using U = unsigned long long;
+      const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffffffffffull) != 0ull;
+      return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
+    } else {
+      return x == R(0) ? R(0) : p;
+    }
+#else
+    return x == R(0) ? R(0) : p;
+#endif
+  }
   template <op Op>
   KOKKOS_INLINE_FUNCTION static R unary(const R x) {
     if constexpr (Op == op::neg) return -x;
@@ -118,7 +139,7 @@ struct elementwise {
   }
   template <op Op>
   KOKKOS_INLINE_FUNCTION static R binary(const R x, const R y) {
-    if constexpr (Op == op::mul) return x == R(0) ? R(0) : x * y;
+    if constexpr (Op == op::mul) return mul_or_zero(x, y);
     if constexpr (Op == op::add) return x + y;
     if constexpr (Op == op::sub) return x - y;
     if constexpr (Op == op::div) return x / y;
