@@ -209,8 +209,8 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
       return;
     }
   } else if constexpr (gemm_outer<eq_t, memory>::kind > 0) {
-    // f(P) or f(P + Rest): the GEMM into the head, then f in place; the head doubles as the GEMM's output, so only
-    // when the equation writes (not accumulates into) the head's own view.
+    // f(P) or f(P + Rest): the GEMM into the head, Rest added into it, then f in place; the head doubles as the
+    // GEMM's output, so only when the equation writes (not accumulates into) the head's own view.
     if (vendor_gemm_flag() && mode == exec::write_mode::assign && !to_scratch) {
       using lhs_t = typename eq_t::lhs_type;
       using inner_t = std::remove_cvref_t<decltype(std::get<0>(eq.rhs.args))>;
@@ -222,14 +222,16 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
         launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,
                             exec::write_mode::assign);
       } else {
+        // the GEMM, Rest added by the epilogue kernel, then f as a flat map (vectorized, no coordinates): one pass
+        // more than f(C + Rest) in one kernel, but that kernel would run f on the coordinate path
         constexpr std::size_t side = static_cast<std::size_t>(gemm_outer<eq_t, memory>::side);
         using product_t = std::remove_cvref_t<decltype(std::get<side>(inner.args))>;
         using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(inner.args))>;
-        using sum_t = apply<op::add, lhs_t, rest_t>;
         vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, std::get<side>(inner.args)}, out, false);
-        launch_kernel<Prog>(
-            equation<lhs_t, apply<f, sum_t>>{eq.lhs, {{sum_t{{eq.lhs, std::get<1 - side>(inner.args)}}}}}, s, space,
-            false, exec::write_mode::assign);
+        launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(inner.args)}, s, space, false,
+                            exec::write_mode::accumulate);
+        launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,
+                            exec::write_mode::assign);
       }
       return;
     }
