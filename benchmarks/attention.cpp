@@ -1,5 +1,6 @@
 // Attention S = 1024 and 4096, d = 64, fp32, one head: the fused online-softmax kernel (tl::attention) against the
-// unfused two-equation program St(p,q) = softmax(q, c Q(p,d) K(q,d)), O(p,e) = St(p,q) V(q,e) run by tl::eval;
+// unfused two-equation program St(p,q) = softmax(q, c Q(p,d) K(q,d)), O(p,e) = St(p,q) V(q,e) run by tl::eval
+// (with tl::set_attention_fusion(false)), and the same program with the compiler's fusion of the pair;
 // both causal and unmasked, plus sink + window (4 + 256) for the fused kernel. "bytes" is the memory each
 // approach allocates for its tensors (the unfused program holds the S x S score matrix).
 //
@@ -58,8 +59,11 @@ void fused(benchmark::State& state, std::size_t s, tl::attention_mask mask) {
   state.counters["bytes"] = static_cast<double>(4 * s * dim * sizeof(float));
 }
 
+// The two-equation program run by tl::eval: as written (fusion off: S materialized) or with the compiler's
+// recognition of the pair (the same kernel as tl::attention, S never computed).
 template <class Prog>
-void unfused_run(benchmark::State& state, const Prog& prog, std::size_t s) {
+void unfused_run(benchmark::State& state, const Prog& prog, std::size_t s, bool fuse = false) {
+  tl::set_attention_fusion(fuse);
   const std::size_t dim = 64;
   tl::store st(prog, tl::extents(h = 1, p = s, q = s, d = dim, e = dim));
   tl::bind(st, Qt, random_view("q", s, dim, 1));
@@ -71,6 +75,7 @@ void unfused_run(benchmark::State& state, const Prog& prog, std::size_t s) {
     Kokkos::fence();
   }
   state.counters["bytes"] = static_cast<double>((4 * s * dim + s * s) * sizeof(float));
+  tl::set_attention_fusion(true);
 }
 }  // namespace
 
@@ -89,6 +94,12 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("attention/unfused/causal/" + tag).c_str(),
                                  [s](benchmark::State& st) { unfused_run(st, unfused_causal, s); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/program_fused/none/" + tag).c_str(),
+                                 [s](benchmark::State& st) { unfused_run(st, unfused, s, true); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/program_fused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { unfused_run(st, unfused_causal, s, true); })
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("attention/fused/sink4_window256/" + tag).c_str(),
                                  [s](benchmark::State& st) { fused(st, s, tl::attention_mask::sink_window); })

@@ -63,7 +63,10 @@ inline constexpr tl::tensor<"Q", float, 4> Qt;
 inline constexpr tl::tensor<"K", float, 4> Kt;
 inline constexpr tl::tensor<"S", float, 4> St;
 constexpr auto scores = tl::program(St(n_, h_, p_, q_) = Qt(n_, p_, h_, d_) * Kt(n_, q_, h_, d_) * s);
+// Reductions: a row sum (the projected index is the contiguous one: lanes of accumulators) and a column sum (a bias
+// gradient's shape: blocks of neighbouring cells per row).
 constexpr auto row_sum = tl::program(r(i) = X(i, j));
+constexpr auto column_sum = tl::program(r(j) = X(i, j));
 
 // The data of every case; the stores adopt these buffers (no copy), so they live until the end of main.
 std::vector<std::shared_ptr<std::vector<float>>> buffers;
@@ -232,6 +235,9 @@ void add_memory_bound(std::size_t n) {
   auto& rs = kept<store_of<decltype(row_sum)>>(row_sum, tl::extents(i = side, j = side));
   tl::bind(rs, X, xm->data(), xm->size());
   tl::benchmark::add("row_sum/tensorlogic/" + tag, row_sum, rs)->Unit(benchmark::kMillisecond);
+  auto& cs = kept<store_of<decltype(column_sum)>>(column_sum, tl::extents(i = side, j = side));
+  tl::bind(cs, X, xm->data(), xm->size());
+  tl::benchmark::add("column_sum/tensorlogic/" + tag, column_sum, cs)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(("triad/stream_loop/" + tag).c_str(), [=](benchmark::State& state) {
     std::vector<float> out(n);
     for (auto _ : state) {
@@ -245,6 +251,7 @@ void add_memory_bound(std::size_t n) {
   })->Unit(benchmark::kMillisecond);
   pairs.push_back({"triad/tensorlogic/" + tag, "triad/stream_loop/" + tag});
   pairs.push_back({"row_sum/tensorlogic/" + tag, "triad/stream_loop/" + tag});
+  pairs.push_back({"column_sum/tensorlogic/" + tag, "triad/stream_loop/" + tag});
 }
 
 // Console output as usual, then each library case's time over its baseline's (and bytes/s ratios for the

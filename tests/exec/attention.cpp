@@ -103,6 +103,42 @@ TEST_CASE("fused attention equals naive softmax attention for every mask", "[att
   require_close(o3, naive(q3, kv, vv, tl::attention_mask::sink_window, 2, 3));
 }
 
+TEST_CASE("the host's tiled attention across query and key blocks, on both paths, in double and float",
+          "[attention]") {
+  // 64-row query blocks and 256-key blocks: lengths that leave partial blocks, a causal diagonal that cuts through a
+  // key block, a sink + window whose two key ranges fall in different blocks, and decoding (fewer queries than keys)
+  struct shape_case {
+    long sq, sk;
+    tl::attention_mask mask;
+    long sink, window;
+  };
+  const long heads = 2, dim = 24, ev = 17;
+  for (auto c : {shape_case{300, 300, tl::attention_mask::none, 0, 0}, shape_case{300, 300, tl::attention_mask::causal, 0, 0},
+                 shape_case{70, 600, tl::attention_mask::causal, 0, 0},
+                 shape_case{300, 600, tl::attention_mask::sink_window, 4, 100},
+                 shape_case{65, 513, tl::attention_mask::sink_window, 0, 257},
+                 shape_case{1, 700, tl::attention_mask::sink_window, 3, 5}}) {
+    const view3 qv = random_view("q", heads, c.sq, dim, 11), kv = random_view("k", heads, c.sk, dim, 12),
+                vv = random_view("v", heads, c.sk, ev, 13);
+    const view3 want = naive(qv, kv, vv, c.mask, c.sink, c.window);
+    for (bool vendor : {true, false}) {
+      tl::set_vendor_gemm(vendor);
+      view3 o = make3("o", heads, c.sq, ev);
+      tl::attention(qv, kv, vv, o, {.mask = c.mask, .sink = c.sink, .window = c.window});
+      require_close(o, want);
+    }
+    tl::set_vendor_gemm(true);
+    // single precision against the double reference
+    using view3f = Kokkos::View<float***, Kokkos::LayoutRight, Kokkos::HostSpace>;
+    view3f qf("qf", heads, c.sq, dim), kf("kf", heads, c.sk, dim), vf("vf", heads, c.sk, ev), of("of", heads, c.sq, ev);
+    for (std::size_t x = 0; x < qv.size(); ++x) qf.data()[x] = static_cast<float>(qv.data()[x]);
+    for (std::size_t x = 0; x < kv.size(); ++x) kf.data()[x] = static_cast<float>(kv.data()[x]);
+    for (std::size_t x = 0; x < vv.size(); ++x) vf.data()[x] = static_cast<float>(vv.data()[x]);
+    tl::attention(qf, kf, vf, of, {.mask = c.mask, .sink = c.sink, .window = c.window});
+    for (std::size_t x = 0; x < of.size(); ++x) REQUIRE(of.data()[x] == Approx(want.data()[x]).margin(2e-5));
+  }
+}
+
 TEST_CASE("fused attention equals the unfused Tensor Logic program", "[attention]") {
   const long heads = 2, n = 7, dim = 5, ev = 3;
   constexpr auto full = tl::program(St(h, p, q) = tl::softmax(q, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c),
@@ -112,19 +148,98 @@ TEST_CASE("fused attention equals the unfused Tensor Logic program", "[attention
       Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
   const view3 qv = random_view("q", heads, n, dim, 5), kv = random_view("k", heads, n, dim, 6),
               vv = random_view("v", heads, n, ev, 7);
+  // the program's two equations are recognized as attention and run fused (S is computed only when read); with the
+  // fusion switched off they run as written and compute S
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  static_assert(std::string_view(tl::detail::execution_path<1, decltype(full)>()) ==
+                "fused attention (online softmax over key tiles)");
+  static_assert(std::string_view(tl::detail::execution_path<0, decltype(causal)>()) ==
+                "fused attention (scores, not materialized)");
+#endif
   auto run = [&](const auto& prog, tl::attention_mask mask) {
-    tl::store s(prog, tl::extents(h = heads, p = n, q = n, d = dim, e = ev));
-    tl::bind(s, Qt, qv);
-    tl::bind(s, Kt, kv);
-    tl::bind(s, Vt, vv);
-    tl::bind(s, c, 1.0 / std::sqrt(static_cast<double>(dim)));
-    tl::eval(prog, s);
-    view3 fused = make3("fused", heads, n, ev);
-    tl::attention(qv, kv, vv, fused, {.mask = mask});
-    require_close(fused, s[Ot]);
+    for (bool fuse : {true, false}) {
+      INFO("fusion " << fuse);
+      tl::set_attention_fusion(fuse);
+      tl::store s(prog, tl::extents(h = heads, p = n, q = n, d = dim, e = ev));
+      tl::bind(s, Qt, qv);
+      tl::bind(s, Kt, kv);
+      tl::bind(s, Vt, vv);
+      tl::bind(s, c, 1.0 / std::sqrt(static_cast<double>(dim)));
+      Kokkos::deep_copy(s[St], -7.0);
+      tl::eval(prog, s);
+      view3 fused = make3("fused", heads, n, ev);
+      tl::attention(qv, kv, vv, fused, {.mask = mask});
+      require_close(fused, s[Ot]);
+      require_close(naive(qv, kv, vv, mask, 0, 0), s[Ot]);
+      // fused: S was not computed by eval, it is computed now, on its first read
+      CHECK(s.pending(St) == (fuse && tl::vendor_gemm_available()));
+      const auto& scores = s[St];
+      CHECK_FALSE(s.pending(St));
+      for (long a = 0; a < heads; ++a)
+        for (long i = 0; i < n; ++i) {
+          double mx = -1e300, sum = 0;
+          std::vector<double> z(static_cast<std::size_t>(n));
+          for (long j = 0; j < n; ++j) {
+            double dot = 0;
+            for (long x = 0; x < dim; ++x) dot += qv(a, i, x) * kv(a, j, x);
+            z[static_cast<std::size_t>(j)] = dot / std::sqrt(static_cast<double>(dim));
+            if (mask == tl::attention_mask::none || j <= i) mx = std::max(mx, z[static_cast<std::size_t>(j)]);
+          }
+          for (long j = 0; j < n; ++j)
+            if (mask == tl::attention_mask::none || j <= i) sum += std::exp(z[static_cast<std::size_t>(j)] - mx);
+          for (long j = 0; j < n; ++j) {
+            const bool seen = mask == tl::attention_mask::none || j <= i;
+            REQUIRE(scores(a, i, j) == Approx(seen ? std::exp(z[static_cast<std::size_t>(j)] - mx) / sum : 0.0).margin(1e-12));
+          }
+        }
+    }
+    tl::set_attention_fusion(true);
   };
   run(full, tl::attention_mask::none);
   run(causal, tl::attention_mask::causal);
+}
+
+TEST_CASE("attention in a program is not fused when S is read elsewhere or the mask is not causal", "[attention]") {
+  constexpr tl::tensor<"R", double, 3> R;
+  // S read by a second equation; a strict mask (q < p); a fill that does not vanish under exp
+  constexpr auto reads_s = tl::program(St(h, p, q) = tl::softmax(q, Qt(h, p, d) * Kt(h, q, d) * c),
+                                       Ot(h, p, e) = St(h, p, q) * Vt(h, q, e), R(h, p, q) = St(h, p, q) * 2.0);
+  constexpr auto strict = tl::program(
+      St(h, p, q) = tl::softmax(q, tl::where(q < p, Qt(h, p, d) * Kt(h, q, d) * c, -1e30)),
+      Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+  constexpr auto soft_fill = tl::program(
+      St(h, p, q) = tl::softmax(q, tl::where(q <= p, Qt(h, p, d) * Kt(h, q, d) * c, -1.0)),
+      Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+  static_assert(tl::detail::attention_pairs<decltype(reads_s)>::pairs.role[1] == 0);
+  static_assert(tl::detail::attention_pairs<decltype(strict)>::pairs.role[1] == 0);
+  static_assert(tl::detail::attention_pairs<decltype(soft_fill)>::pairs.role[1] == 2);  // decided at run time
+  const long heads = 2, n = 9, dim = 4, ev = 3;
+  const view3 qv = random_view("q", heads, n, dim, 21), kv = random_view("k", heads, n, dim, 22),
+              vv = random_view("v", heads, n, ev, 23);
+  tl::store s(soft_fill, tl::extents(h = heads, p = n, q = n, d = dim, e = ev));
+  tl::bind(s, Qt, qv);
+  tl::bind(s, Kt, kv);
+  tl::bind(s, Vt, vv);
+  tl::bind(s, c, 0.5);
+  tl::eval(soft_fill, s);
+  // the fill -1 takes part in the softmax: O is S V with S computed as written
+  for (long a = 0; a < heads; ++a)
+    for (long i = 0; i < n; ++i) {
+      std::vector<double> z(static_cast<std::size_t>(n));
+      double mx = -1e300, sum = 0;
+      for (long j = 0; j < n; ++j) {
+        double dot = 0;
+        for (long x = 0; x < dim; ++x) dot += qv(a, i, x) * kv(a, j, x);
+        z[static_cast<std::size_t>(j)] = j <= i ? 0.5 * dot : -1.0;
+        mx = std::max(mx, z[static_cast<std::size_t>(j)]);
+      }
+      for (long j = 0; j < n; ++j) sum += std::exp(z[static_cast<std::size_t>(j)] - mx);
+      for (long x = 0; x < ev; ++x) {
+        double want = 0;
+        for (long j = 0; j < n; ++j) want += std::exp(z[static_cast<std::size_t>(j)] - mx) / sum * vv(a, j, x);
+        REQUIRE(s[Ot](a, i, x) == Approx(want).margin(1e-12));
+      }
+    }
 }
 
 TEST_CASE("attention over a sink + window cache equals masked full attention", "[attention][reasoning]") {

@@ -3,6 +3,7 @@
 // (tl::set_vendor_gemm(false)); and which equations qualify, including tensors whose index groups form a GEMM and a
 // GEMM with an epilogue.
 #include <algorithm>
+#include <cmath>
 #include <catch2/catch.hpp>
 #include <map>
 #include <random>
@@ -454,6 +455,84 @@ TEST_CASE("scaling factors (numbers, scalars, rank-0 tensors) become the GEMM's 
   };
   run(tl::program(scores), 0.25, false);
   run(tl::program(spread), 0.5 * -3.0 * 0.25, true);
+  // an explicit sum around the whole product is the GEMM's contraction; the scale inside or outside it is alpha
+  constexpr auto summed = S4(n, h, p, q) = tl::sum(d, Q(n, p, h, d) * K(n, q, h, d)) * scale;
+  constexpr auto inside = S4(n, h, p, q) = tl::sum(d, Q(n, p, h, d) * K(n, q, h, d) * scale);
+  static_assert(plan_vendor_gemm<decltype(summed)>().ok && plan_vendor_gemm<decltype(inside)>().ok);
+  run(tl::program(summed), 0.25, false);
+  run(tl::program(inside), 0.25, false);
+}
+
+TEST_CASE("a sum that does not hold the whole product is no GEMM", "[exec][gemm]") {
+  using S = syms<double>;
+  using tl::detail::plan_vendor_gemm;
+  // sum(j, A(i, j)) B(j, k): A's row sums times B's column sums (j is summed twice, once per factor)
+  constexpr auto rows_first = S::C(i, k) = tl::sum(j, S::A(i, j)) * S::B(j, k);
+  constexpr auto max_inside = S::C(i, k) = tl::max(j, S::A(i, j) * S::B(j, k));
+  static_assert(!plan_vendor_gemm<decltype(rows_first)>().ok && !plan_vendor_gemm<decltype(max_inside)>().ok);
+  const std::size_t ni = 4, nj = 5, nk = 3;
+  const auto a = random_values<double>(ni * nj, 51), b = random_values<double>(nj * nk, 52);
+  constexpr auto prog = tl::program(rows_first);
+  tl::store st(prog, tl::extents(i = ni, j = nj, k = nk));
+  tl::bind(st, S::A, a.data(), a.size());
+  tl::bind(st, S::B, b.data(), b.size());
+  tl::eval(prog, st);
+  for (std::size_t r = 0; r < ni; ++r)
+    for (std::size_t c = 0; c < nk; ++c) {
+      double ra = 0, cb = 0;
+      for (std::size_t x = 0; x < nj; ++x) {
+        ra += a[r * nj + x];
+        cb += b[x * nk + c];
+      }
+      REQUIRE(st[S::C](r, c) == Approx(ra * cb).margin(1e-12));
+    }
+}
+
+TEST_CASE("a softmax of a GEMM runs the GEMM, then the normalizer rows over the head in place", "[exec][gemm]") {
+  // attention's scores, plain and with the causal mask, on both paths against naive loops
+  constexpr tl::scalar<"scale", double> scale;
+  constexpr auto plain = tl::program(S4(n, h, p, q) = tl::softmax(q, Q(n, p, h, d) * K(n, q, h, d) * scale));
+  constexpr auto causal = tl::program(
+      S4(n, h, p, q) = tl::softmax(q, tl::where(q <= p, Q(n, p, h, d) * K(n, q, h, d) * scale, -1e30)));
+  constexpr auto logs = tl::program(S4(n, h, p, q) = tl::log_softmax(q, tl::sum(d, Q(n, p, h, d) * K(n, q, h, d))));
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  static_assert(std::string_view(tl::detail::execution_path<0, decltype(plain)>()) == "vendor GEMM + normalizer rows");
+  static_assert(std::string_view(tl::detail::execution_path<0, decltype(causal)>()) == "vendor GEMM + normalizer rows");
+  static_assert(std::string_view(tl::detail::execution_path<0, decltype(logs)>()) == "vendor GEMM + normalizer rows");
+#endif
+  const std::size_t nn = 2, nh = 3, np = 37, nd = 6;
+  const std::map<char, int> extent{{'n', 2}, {'h', 3}, {'p', 37}, {'q', 37}, {'d', 6}};
+  const auto qv = random_values<double>(nn * np * nh * nd, 61), kv = random_values<double>(nn * np * nh * nd, 62);
+  const auto z = naive_einsum("nhpq", "nphd", "nqhd", extent, qv, kv);
+  auto run = [&](const auto& prog, int kind) {
+    for (bool vendor : {true, false}) {
+      INFO("vendor path " << vendor << ", kind " << kind);
+      tl::set_vendor_gemm(vendor);
+      tl::store st(prog, tl::extents(n = nn, h = nh, p = np, q = np, d = nd));
+      tl::bind(st, Q, qv.data(), qv.size());
+      tl::bind(st, K, kv.data(), kv.size());
+      if constexpr (std::remove_cvref_t<decltype(prog)>::slot_of("scale") >= 0) tl::bind(st, scale, 0.25);
+      tl::eval(prog, st);
+      for (std::size_t row = 0; row < nn * nh * np; ++row) {
+        const std::size_t pr = row % np;
+        const double c = kind == 2 ? 1.0 : 0.25;
+        double mx = -1e300, sum = 0;
+        for (std::size_t x = 0; x < np; ++x)
+          if (kind != 1 || x <= pr) mx = std::max(mx, c * z[row * np + x]);
+        for (std::size_t x = 0; x < np; ++x)
+          if (kind != 1 || x <= pr) sum += std::exp(c * z[row * np + x] - mx);
+        for (std::size_t x = 0; x < np; ++x) {
+          const double v = c * z[row * np + x];
+          const double want = kind == 2 ? v - mx - std::log(sum) : (kind == 1 && x > pr ? 0.0 : std::exp(v - mx) / sum);
+          REQUIRE(st[S4].data()[row * np + x] == Approx(want).margin(1e-12));
+        }
+      }
+    }
+    tl::set_vendor_gemm(true);
+  };
+  run(plain, 0);
+  run(causal, 1);
+  run(logs, 2);
 }
 
 TEST_CASE("an elementwise function of a GEMM plus a bias runs the GEMM, then the function in place", "[exec][gemm]") {

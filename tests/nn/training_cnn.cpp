@@ -7,6 +7,8 @@
 #include <vector>
 #include <tensorlogic/tensorlogic.hpp>
 
+#include "../support/patterns.hpp"
+
 namespace tl = tensorlogic;
 namespace nn = tensorlogic::nn;
 
@@ -38,39 +40,13 @@ constexpr auto model = tl::compose(conv(C(n, x, y, o), Img(n, x, y, ch), nn::rel
 constexpr auto params = nn::parameters(conv, tl::wrt(Wc, bc));
 constexpr auto train = tl::gradient(model, L, params);
 
-constexpr int side = 8, classes = 4;
-// One image of class `cls` at a random place, with Gaussian noise.
-std::vector<float> pattern(int cls, std::mt19937& gen) {
-  std::vector<float> img(side * side);
-  std::normal_distribution<float> noise(0.0f, 0.15f);
-  for (auto& v : img) v = noise(gen);
-  std::uniform_int_distribution<int> pos(1, side - 5);
-  const int r = pos(gen), c = pos(gen);
-  auto on = [&](int i, int j) { img[i * side + j] += 1.0f; };
-  for (int d = 0; d < 4; ++d) {
-    if (cls == 0) on(r + 1, c + d);
-    if (cls == 1) on(r + d, c + 1);
-    if (cls == 2) on(r + d, c + d);
-  }
-  if (cls == 3)
-    for (int d = 0; d < 3; ++d) on(r, c + d), on(r + 2, c + d), on(r + 1, c), on(r + 1, c + 2);
-  return img;
-}
+constexpr int classes = tl::test::pattern_classes;
 }  // namespace
 
 TEST_CASE("a CNN learns a synthetic pattern set", "[nn][training]") {
   const int N = 200, held_out = 200;
   std::mt19937 gen(11);
-  auto fill = [&](auto& s, int count) {
-    for (int e = 0; e < count; ++e) {
-      const int cls = e % classes;
-      const auto img = pattern(cls, gen);
-      for (int i = 0; i < side; ++i)
-        for (int j = 0; j < side; ++j) s[Img](e, i, j, 0) = img[i * side + j];
-      s[T](e, cls) = 1;
-    }
-    tl::bind(s, inv_n, 1.0 / count);
-  };
+  auto fill = [&](auto& s, int count) { tl::test::fill_patterns(s, Img, T, inv_n, count, gen); };
   // conv output 6x6 (input 8x8, filter 3x3), pooled to 3x3 (indices a, b)
   auto ext = [](int count) {
     return tl::extents(n = count, x = 6, y = 6, a = 3, b = 3, ch = 1, o = 6, k = classes, conv.u = 3, conv.v = 3);

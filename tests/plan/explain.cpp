@@ -60,6 +60,42 @@ TEST_CASE("FLOP and byte estimates with the store's extents", "[plan]") {
   // D = A B C as one loop nest over i, j, k, l: two multiplications and one addition per point.
   CHECK(e[2].flops == 3.0 * ni * nj * nk * nl);
   const std::string text = tl::explain(prog, s);
-  CHECK_THAT(text, Catch::Matchers::Contains("C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction] 1024 FLOP, 896 bytes"));
-  CHECK_THAT(text, Catch::Matchers::Contains("[general contraction] 3072 FLOP"));
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction; vendor GEMM] 1024 FLOP, 896 bytes"));
+#else
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction; generic kernel] 1024 FLOP, 896 bytes"));
+#endif
+  CHECK_THAT(text, Catch::Matchers::Contains("[general contraction; generic kernel] 3072 FLOP"));
+}
+
+TEST_CASE("the kernel path of each equation, as tl::explain prints it", "[plan]") {
+  // one equation per path: flat map, row reduction (with a function and a per-cell term around it), column
+  // reduction, normalizer rows (with a causal comparison), the vendor paths, and the generic kernel
+  constexpr auto prog = tl::program(C(i, j) = tl::exp(A(i, j)) * 2.0,                          // 0
+                                    y(i) = tl::relu(tl::sum(j, A(i, j) * v(j)) + u(i)),        // 1
+                                    u(j) = A(i, j) * B(i, j),                                  // 2
+                                    D(i, j) = tl::softmax(j, tl::where(j <= i, A(i, j), -1e30)),  // 3
+                                    S(b, p, q) = tl::softmax(q, Q(b, p, d) * K(b, q, d)),      // 4
+                                    G(i, k) = A(i, j) * B(j, k) + C(i, k),                     // 5
+                                    v(i) = A(i, j) * B(j, i));                                 // 6
+  static_assert(std::string_view(tl::detail::execution_path<0, decltype(prog)>()) == "flat map");
+  static_assert(std::string_view(tl::detail::execution_path<1, decltype(prog)>()) == "flat rows (row reduction)");
+  static_assert(std::string_view(tl::detail::execution_path<2, decltype(prog)>()) == "column reduction");
+  static_assert(std::string_view(tl::detail::execution_path<3, decltype(prog)>()) == "normalizer rows");
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  static_assert(std::string_view(tl::detail::execution_path<4, decltype(prog)>()) ==
+                "vendor GEMM + normalizer rows");
+  static_assert(std::string_view(tl::detail::execution_path<5, decltype(prog)>()) ==
+                "vendor GEMM + epilogue kernel");
+#endif
+  static_assert(std::string_view(tl::detail::execution_path<6, decltype(prog)>()) == "generic kernel");
+  tl::store s(prog, tl::extents(i = 4, j = 4, k = 4, b = 2, p = 3, q = 3, d = 5));
+  const std::string text = tl::explain(prog, s);
+  CHECK_THAT(text, Catch::Matchers::Contains("[map; flat map]"));
+  CHECK_THAT(text, Catch::Matchers::Contains("; flat rows (row reduction)]"));
+  CHECK_THAT(text, Catch::Matchers::Contains("; column reduction]"));
+  CHECK_THAT(text, Catch::Matchers::Contains("[normalizer rows; normalizer rows]"));
+  CHECK_THAT(text, Catch::Matchers::Contains("; generic kernel]"));
 }

@@ -5,6 +5,7 @@
 // whose projection sums everything not on T's subscripts; same-left-hand-side gradient equations add (rule 4).
 #pragma once
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -52,6 +53,29 @@ struct gradient_through_nested_normalizer {
                 "tensorlogic: in the equation for tensor T, the gradient passes through a softmax/log_softmax/lnorm "
                 "that is not the outermost function; give the normalizer an equation of its own");
 };
+template <fixed_string Tensor, fixed_string Index>
+struct gradient_through_combined_subscript {
+  static_assert(always_false<gradient_through_combined_subscript>,
+                "tensorlogic: the gradient of tensor T read at a subscript that combines indices (X(t + u)) is written "
+                "along a fresh index and needs one of the subscript's indices to solve for: one used by no other "
+                "subscript of the read, of static extent, or a plain subscript of the equation's left-hand side or of "
+                "another factor; index I is none of these");
+};
+template <fixed_string Tensor, fixed_string Index>
+struct gradient_through_divided_subscript {
+  static_assert(always_false<gradient_through_divided_subscript>,
+                "tensorlogic: the gradient of tensor T read at a subscript that combines indices and divides "
+                "((t + u) / n) is not derived; index I is used so");
+};
+// A coefficient is a value, not a type: this check runs while the gradient program is computed. The function is not
+// constexpr, so reaching it during constant evaluation is the compile error, its name and arguments the message
+// (tensor T, index I); outside constant evaluation it throws.
+template <fixed_string Tensor, fixed_string Index>
+void tensorlogic_gradient_of_T_solves_a_subscript_for_index_I_whose_coefficient_is_not_1_or_minus_1() {
+  throw error("the gradient of tensor " + std::string(Tensor.view()) + " solves a subscript for index " +
+              std::string(Index.view()) +
+              ", whose coefficient is not 1 or -1 (a strided read X(2 * s + w) needs w of static extent)");
+}
 template <fixed_string Loss>
 struct loss_not_scalar {
   static_assert(always_false<loss_not_scalar>, "tensorlogic: the loss L of tl::gradient must be a rank-0 tensor");
@@ -493,6 +517,287 @@ struct occurrence_parts<occurrence<Path, Sym>> {
   using symbol = Sym;
 };
 
+// ---- a read at a subscript that combines indices, X(t + u) (a convolution's input, a pooling window): no left-hand
+// side can write grad(X)(t + u), so the gradient is written along a fresh index X#k (a tl::dimension_index with X's
+// extent there), and the subscript is solved for one of its indices everywhere in the gradient's right-hand side:
+// t := X#k - u. The equation then projects out the other indices, u: grad(X)(X#k) = sum_u grad(Y)(X#k - u) F(u).
+// Reads outside a tensor are 0, so the sum is exact when a factor bounds the solved index to its range:
+//   1. an index of static extent E: the factors (0 <= t') (t' <= E - 1) are added, t' being its solved expression;
+//   2. a plain subscript of the equation's left-hand side, bounded by the adjoint grad(Y)(.., t, ..), when every
+//      read of Y is plain or combines indices there (so grad(Y) has Y's extent there, not more);
+//   3. a plain subscript of another factor of the term (the filter F(o, c, u)).
+// The solved index must be used by no other subscript of the read and have coefficient 1 or -1.
+
+template <class D>
+constexpr bool combines_indices() {
+  if constexpr (affine_type<D>) return D::nvars > 1;
+  else return false;
+}
+template <class Ref>
+inline constexpr bool any_combined_subscript = false;
+template <class S, class... D>
+inline constexpr bool any_combined_subscript<ref<S, D...>> = (combines_indices<D>() || ...);
+template <class D, class V>
+constexpr bool dim_uses() {
+  if constexpr (index_type<D>) return std::is_same_v<D, V>;
+  else
+    return []<bool Dv, class... W>(index_affine<Dv, W...>*) { return (std::is_same_v<W, V> || ...); }(
+        static_cast<D*>(nullptr));
+}
+template <class V, class Ref>
+constexpr int subscripts_using() {
+  return []<class S, class... D>(ref<S, D...>*) { return (0 + ... + (dim_uses<D, V>() ? 1 : 0)); }(
+      static_cast<Ref*>(nullptr));
+}
+template <class Ref, class V>
+constexpr int plain_position() {
+  return []<class S, class... D>(ref<S, D...>*) {
+    int k = 0, found = -1;
+    ((std::is_same_v<D, V> && found < 0 ? (found = k, ++k) : ++k), ...);
+    return found;
+  }(static_cast<Ref*>(nullptr));
+}
+// Whether a projection or normalizer inside Node binds V.
+template <class Node, class V>
+constexpr bool binds() {
+  if constexpr (is_reduction<Node>)
+    return []<reduce_op O, class B, class... I>(reduction<O, B, I...>*) {
+      return (std::is_same_v<I, V> || ...) || binds<B, V>();
+    }(static_cast<Node*>(nullptr));
+  else if constexpr (is_normalization<Node>)
+    return std::is_same_v<typename Node::normalized_index, V> || binds<decltype(Node::body), V>();
+  else if constexpr (is_apply<Node>)
+    return []<op O, class... A>(apply<O, A...>*) { return (binds<A, V>() || ...); }(static_cast<Node*>(nullptr));
+  else
+    return false;
+}
+// Whether a factor of the top-level product Node is a reference that Pred accepts.
+template <class Node, class Pred>
+constexpr bool some_factor() {
+  if constexpr (is_apply<Node>) {
+    if constexpr (Node::operation == op::mul)
+      return []<class A, class B>(apply<op::mul, A, B>*) { return some_factor<A, Pred>() || some_factor<B, Pred>(); }(
+          static_cast<Node*>(nullptr));
+    else
+      return false;
+  } else if constexpr (is_ref<Node>) {
+    return Pred::template test<Node>();
+  } else {
+    return false;
+  }
+}
+template <class V, class Excluded>
+struct plain_in_other_tensor {
+  template <class R>
+  static constexpr bool test() {
+    return !std::is_same_v<typename R::symbol, Excluded> && plain_position<R, V>() >= 0;
+  }
+};
+// grad(Head) has Head's extent along dimension P: every differentiable read of Head there is a plain index or combines
+// indices (a read at t + 1 or t / 2 would write its gradient beyond).
+template <class R, class Occ, class Head, std::size_t P>
+constexpr bool read_keeps_extent() {
+  using parts = occurrence_parts<Occ>;
+  if constexpr (parts::symbol::name.view() != Head::name.view()) {
+    return true;
+  } else {
+    using ref_t = std::remove_cvref_t<decltype(node_at(std::declval<const R&>(), typename parts::path_type{}))>;
+    using D = std::tuple_element_t<P, decltype(ref_t::dims)>;
+    if constexpr (index_type<D>) return true;
+    else return combines_indices<D>() && !D::divided;
+  }
+}
+template <class R, class Occs, class Head, std::size_t P>
+struct reads_keep_extent;
+template <class R, class... O, class Head, std::size_t P>
+struct reads_keep_extent<R, type_list<O...>, Head, P> {
+  static constexpr bool value = (read_keeps_extent<R, O, Head, P>() && ...);
+};
+template <class Fwd, class Head, std::size_t P>
+struct adjoint_keeps_extent;
+template <class... E, class Head, std::size_t P>
+struct adjoint_keeps_extent<std::tuple<E...>, Head, P> {
+  static constexpr bool value =
+      (reads_keep_extent<typename E::rhs_type, typename occurrences_of<typename E::rhs_type, path<>>::type, Head,
+                         P>::value &&
+       ...);
+};
+template <class Fwd, class Eq, class V>
+constexpr bool bounded_by_adjoint() {
+  constexpr int p = plain_position<typename Eq::lhs_type, V>();
+  if constexpr (p < 0) return false;
+  else return adjoint_keeps_extent<Fwd, typename Eq::head, static_cast<std::size_t>(p)>::value;
+}
+
+struct solve_choice {
+  int pick = -1;
+  bool guard = false;
+};
+template <class Fwd, class Eq, class Lhs, class Rhs, bool Dv, class... W>
+constexpr solve_choice solve_for(index_affine<Dv, W...>*) {
+  using adjoint = grad_symbol<typename Eq::head>;
+  constexpr int n = static_cast<int>(sizeof...(W));
+  constexpr bool eligible[] = {(subscripts_using<W, Lhs>() == 1 && !binds<Rhs, W>())...};
+  constexpr bool fixed[] = {(W::extent != dynamic_extent)...};
+  constexpr bool by_adjoint[] = {bounded_by_adjoint<Fwd, Eq, W>()...};
+  constexpr bool by_factor[] = {some_factor<Rhs, plain_in_other_tensor<W, adjoint>>()...};
+  solve_choice c;
+  for (int k = 0; k < n && c.pick < 0; ++k)
+    if (eligible[k] && fixed[k]) c = {k, true};
+  for (int k = 0; k < n && c.pick < 0; ++k)
+    if (eligible[k] && by_adjoint[k]) c = {k, false};
+  for (int k = 0; k < n && c.pick < 0; ++k)
+    if (eligible[k] && by_factor[k]) c = {k, false};
+  return c;
+}
+
+// Affine-expression arithmetic on values whose variable lists are types.
+template <class V, class Out, class... In>
+struct without_var {
+  using type = Out;
+};
+template <class V, class... Out, class T, class... In>
+struct without_var<V, index_affine<false, Out...>, T, In...> {
+  using type = typename without_var<V, std::conditional_t<std::is_same_v<T, V>, index_affine<false, Out...>,
+                                                          index_affine<false, Out..., T>>,
+                                    In...>::type;
+};
+// The expression without V's term and without its division.
+template <class V, bool Dv, class... Vs>
+constexpr auto drop_var(const index_affine<Dv, Vs...>& a) {
+  using R = typename without_var<V, index_affine<false>, Vs...>::type;
+  R r;
+  [&]<class... Rv>(index_affine<false, Rv...>*) {
+    int k = 0;
+    ((r.coef[k++] = a.coef[position_of<Rv, Vs...>()]), ...);
+  }(static_cast<R*>(nullptr));
+  r.offset = a.offset;
+  return r;
+}
+template <bool Dv, class... Vs>
+constexpr auto scaled(index_affine<Dv, Vs...> a, long c) {
+  for (auto& x : a.coef) x *= c;
+  a.offset *= c;
+  return a;
+}
+template <class... Vs>
+constexpr auto divided_by(const index_affine<false, Vs...>& a, long divisor) {
+  index_affine<true, Vs...> r;
+  for (std::size_t k = 0; k < sizeof...(Vs); ++k) r.coef[k] = a.coef[k];
+  r.offset = a.offset;
+  r.divisor = divisor;
+  return r;
+}
+
+// A subscript with V replaced by the expression Rep (exact: V's coefficient there times Rep, added inside a division).
+template <class V, class D, class Rep>
+constexpr auto substitute_dim(const D& d, const Rep& rep) {
+  if constexpr (!dim_uses<D, V>()) {
+    return d;
+  } else if constexpr (index_type<D>) {
+    return rep;
+  } else {
+    const long c = [&]<bool Dv, class... Vs>(const index_affine<Dv, Vs...>& a) { return a.coef[position_of<V, Vs...>()]; }(d);
+    const auto sum = affine_add(drop_var<V>(d), scaled(rep, c), 1);
+    if constexpr (D::divided) return divided_by(sum, d.divisor);
+    else return sum;
+  }
+}
+template <class V, class Node, class Rep>
+constexpr auto substitute(const Node& n, const Rep& rep) {
+  if constexpr (is_ref<Node>) {
+    return std::apply(
+        [&](const auto&... d) {
+          return ref<typename Node::symbol, decltype(substitute_dim<V>(d, rep))...>(std::tuple(substitute_dim<V>(d, rep)...));
+        },
+        n.dims);
+  } else if constexpr (is_apply<Node>) {
+    return std::apply([&](const auto&... a) { return make_apply<Node::operation>(substitute<V>(a, rep)...); }, n.args);
+  } else if constexpr (is_reduction<Node>) {
+    const auto body = substitute<V>(n.body, rep);
+    return [&]<reduce_op O, class B, class... I>(const reduction<O, B, I...>*) {
+      return reduction<O, std::remove_cvref_t<decltype(body)>, I...>{body};
+    }(static_cast<const Node*>(nullptr));
+  } else if constexpr (is_normalization<Node>) {
+    const auto body = substitute<V>(n.body, rep);
+    return normalization<Node::operation, typename Node::normalized_index, std::remove_cvref_t<decltype(body)>>{body};
+  } else if constexpr (is_comparison<Node>) {
+    const auto a = substitute_dim<V>(n.a, rep);
+    const auto b = substitute_dim<V>(n.b, rep);
+    return comparison<Node::operation, std::remove_cvref_t<decltype(a)>, std::remove_cvref_t<decltype(b)>>{a, b};
+  } else {
+    return n;
+  }
+}
+
+template <std::size_t K, class New, class S, class... D>
+constexpr auto replace_dim(const ref<S, D...>& r, New fresh) {
+  return [&]<std::size_t... J>(std::index_sequence<J...>) {
+    const auto pick = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
+      if constexpr (I == K) return fresh;
+      else return std::get<I>(r.dims);
+    };
+    return ref<S, decltype(pick(std::integral_constant<std::size_t, J>{}))...>(
+        std::tuple(pick(std::integral_constant<std::size_t, J>{})...));
+  }(std::index_sequence_for<D...>{});
+}
+
+template <std::size_t K, class Affine>
+struct var_at;
+template <std::size_t K, bool Dv, class... Vs>
+struct var_at<K, index_affine<Dv, Vs...>> {
+  using type = typename type_at<K, type_list<Vs...>>::type;
+};
+template <class Affine>
+struct first_var;
+template <bool Dv, class V, class... Vs>
+struct first_var<index_affine<Dv, V, Vs...>> {
+  using type = V;
+};
+
+// grad(T)(lhs) = rhs with every subscript of lhs from K on that combines indices replaced by a fresh index.
+template <class Fwd, class Eq, class T, std::size_t K, class Lhs, class Rhs>
+constexpr auto solve_subscripts(const Lhs& lhs, const Rhs& rhs) {
+  constexpr std::size_t rank = std::tuple_size_v<decltype(lhs.dims)>;
+  if constexpr (K == rank) {
+    return std::pair(lhs, rhs);
+  } else {
+    using D = std::remove_cvref_t<std::tuple_element_t<K, decltype(lhs.dims)>>;
+    if constexpr (!combines_indices<D>()) {
+      return solve_subscripts<Fwd, Eq, T, K + 1>(lhs, rhs);
+    } else {
+      using fresh = dimension_index<T, K>;
+      const auto new_lhs = replace_dim<K>(lhs, fresh{});
+      if constexpr (D::divided) {
+        (void)diagnostics::gradient_through_divided_subscript<T::name, first_var<D>::type::name>{};
+        return solve_subscripts<Fwd, Eq, T, K + 1>(new_lhs, rhs);
+      } else {
+        constexpr solve_choice choice = solve_for<Fwd, Eq, Lhs, Rhs>(static_cast<D*>(nullptr));
+        if constexpr (choice.pick < 0) {
+          (void)diagnostics::gradient_through_combined_subscript<T::name, first_var<D>::type::name>{};
+          return solve_subscripts<Fwd, Eq, T, K + 1>(new_lhs, rhs);
+        } else {
+          using V = typename var_at<static_cast<std::size_t>(choice.pick), D>::type;
+          const D& d = std::get<K>(lhs.dims);
+          const long a = d.coef[choice.pick];
+          if (a != 1 && a != -1)
+            diagnostics::tensorlogic_gradient_of_T_solves_a_subscript_for_index_I_whose_coefficient_is_not_1_or_minus_1<
+                T::name, V::name>();
+          // d = a V + rest, so V = a (fresh - rest)
+          const auto rep = affine_add(scaled(as_affine(fresh{}), a), scaled(drop_var<V>(d), -a), 1);
+          const auto new_rhs = substitute<V>(rhs, rep);
+          if constexpr (choice.guard) {
+            const auto bounded = ((rep >= 0) * (rep <= static_cast<long>(V::extent) - 1)) * new_rhs;
+            return solve_subscripts<Fwd, Eq, T, K + 1>(new_lhs, bounded);
+          } else {
+            return solve_subscripts<Fwd, Eq, T, K + 1>(new_lhs, new_rhs);
+          }
+        }
+      }
+    }
+  }
+}
+
 // For y = f(x) with f in {tanh, sigmoid, exp, relu}, f'(x) is read from the forward output y (kept by the program)
 // instead of recomputing f.
 template <class R>
@@ -529,8 +834,9 @@ constexpr auto local_derivative(const Eq& eq, Path p) {
   }
 }
 
-// Sole: the equation is the only one defining its head, so its left-hand side is f(x) itself.
-template <bool Sole, class Eq, class Needs>
+// Sole: the equation is the only one defining its head, so its left-hand side is f(x) itself. Fwd: the forward
+// equations of the gradient program (a std::tuple type).
+template <bool Sole, class Fwd, class Eq, class Needs>
 constexpr auto gradient_equations(const Eq& eq, Needs needs) {
   using head = typename Eq::head;
   const auto g = retarget<grad_symbol<head>>(eq.lhs);
@@ -546,10 +852,17 @@ constexpr auto gradient_equations(const Eq& eq, Needs needs) {
           return std::tuple<>{};
         } else {
           const auto& occ = node_at(eq.rhs, typename parts::path_type{});
-          const auto lhs = retarget<grad_symbol<T>>(occ);
-          const auto rhs = with_presence<std::remove_cvref_t<decltype(lhs)>>(
-              times(g, local_derivative<Sole>(eq, typename parts::path_type{})));
-          return std::tuple(lhs = rhs);
+          const auto lhs0 = retarget<grad_symbol<T>>(occ);
+          const auto rhs0 = times(g, local_derivative<Sole>(eq, typename parts::path_type{}));
+          if constexpr (any_combined_subscript<std::remove_cvref_t<decltype(occ)>>) {
+            const auto solved = solve_subscripts<Fwd, Eq, T, 0>(lhs0, rhs0);
+            const auto& lhs = solved.first;
+            const auto rhs = with_presence<std::remove_cvref_t<decltype(lhs)>>(solved.second);
+            return std::tuple(lhs = rhs);
+          } else {
+            const auto rhs = with_presence<std::remove_cvref_t<decltype(lhs0)>>(rhs0);
+            return std::tuple(lhs0 = rhs);
+          }
         }
       }()...);
     }(typename occurrences_of<R, path<>>::type{});
@@ -633,7 +946,7 @@ constexpr auto gradient(const Prog& prog, const Loss& loss, wrt_list<W...> w) {
           }(static_cast<forward_t*>(nullptr));
           return n == 1;
         }();
-        return std::tuple_cat(detail::ad::gradient_equations<sole>(eq, needs), detail::ad::normalizer_gradient<E>(eq, needs));
+        return std::tuple_cat(detail::ad::gradient_equations<sole, forward_t>(eq, needs), detail::ad::normalizer_gradient<E>(eq, needs));
       }
     }()...);
   }(std::make_index_sequence<std::tuple_size_v<forward_t>>{});

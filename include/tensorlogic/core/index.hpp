@@ -31,9 +31,21 @@ struct index : detail::index_tag {
   constexpr extent_binding<index> operator=(std::size_t n) const { return {n}; }
 };
 
+// An index that runs along dimension Dim of tensor Sym and has that dimension's extent: the store reads it off Sym's
+// shape (nothing to bind; a tl::extents binding of another value is an error). A gradient program uses one where a
+// read's subscript combines indices: the gradient of X(t + u) is written at X#0 = t + u (autodiff/gradient.hpp).
+template <class Sym, std::size_t Dim>
+struct dimension_index : index<detail::joined<Sym::name, "#", detail::decimal<Dim>()>> {
+  using index<detail::joined<Sym::name, "#", detail::decimal<Dim>()>>::operator=;
+  using extent_source = Sym;
+  static constexpr std::size_t extent_dimension = Dim;
+};
+
 namespace detail {
 template <class T>
 struct is_index : std::is_base_of<index_tag, T> {};
+template <class T>
+concept derived_extent_index = requires { T::extent_dimension; };
 }  // namespace detail
 
 template <class T>

@@ -3,7 +3,10 @@
 // materializing the score matrix: O(Sq * d) working memory instead of O(Sq * Sk). Masks: none, causal, and the
 // block-sparse sink + window of StreamingLLM (allow(i, j) = j <= p(i) && (j < sink || p(i) - j < window), with
 // p(i) = i + Sk - Sq); masked keys are skipped, not visited, so sink + window attention costs O(Sq (sink + window) d).
-// One named functor per (head, query row), usable on every Kokkos backend.
+// One named functor per (head, query row), usable on every Kokkos backend. On the host, with a vendor BLAS, contiguous
+// float or double views take a tiled path instead (tiled_attention): 64 query rows at a time, keys in blocks of 256,
+// each block's scores one GEMM into a 64 x 256 scratch tile, the online softmax over the tile's rows, then the tile
+// times the block's values one GEMM accumulating into the output rows — the score matrix still never exists whole.
 #pragma once
 #include <Kokkos_Core.hpp>
 #include <cmath>
@@ -12,6 +15,9 @@
 
 #include <tensorlogic/core/error.hpp>
 #include <tensorlogic/exec/math.hpp>
+#include <tensorlogic/exec/vendor_gemm.hpp>
+#include <type_traits>
+#include <vector>
 
 namespace tensorlogic {
 
@@ -82,6 +88,94 @@ struct online_attention {
   }
 };
 
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+// The host's tiled path over contiguous [heads, length, dim] buffers; one work item per (head, block of query rows).
+// Host only (it calls the host BLAS).
+template <class T>
+struct tiled_attention {
+  static constexpr long rows = 64, keys = 256;
+  const T* q;
+  const T* k;
+  const T* v;
+  T* o;
+  long sq, sk, d, e;
+  T scale;
+  int mask;
+  long sink, window;
+
+  long blocks() const { return (sq + rows - 1) / rows; }
+
+  void operator()(const long item) const {
+    const long h = item / blocks(), i0 = (item % blocks()) * rows;
+    const long nb = sq - i0 < rows ? sq - i0 : rows;
+    const T* qh = q + (h * sq + i0) * d;
+    const T* kh = k + h * sk * d;
+    const T* vh = v + h * sk * e;
+    T* oh = o + (h * sq + i0) * e;
+    std::vector<T> tile(static_cast<std::size_t>(rows * keys));
+    T m[rows], l[rows];
+    key_ranges range[rows];
+    long first = sk, last = 0;
+    for (long r = 0; r < nb; ++r) {
+      m[r] = -INFINITY;
+      l[r] = T(0);
+      range[r] = allowed_keys(mask, i0 + r, sq, sk, sink, window);
+      if (range[r].sink_end > 0) first = 0;
+      if (range[r].window_begin < range[r].end && range[r].window_begin < first) first = range[r].window_begin;
+      if (range[r].end > last) last = range[r].end;
+    }
+    for (long c = 0; c < nb * e; ++c) oh[c] = T(0);
+    for (long j0 = first - first % keys; j0 < last; j0 += keys) {
+      const long nk = last - j0 < keys ? last - j0 : keys;
+      bool any = false;
+      for (long r = 0; r < nb && !any; ++r)
+        any = j0 < range[r].sink_end || (range[r].window_begin < j0 + nk && j0 < range[r].end);
+      if (!any) continue;
+      // tile(r, j) = scale Q(i0 + r, :) . K(j0 + j, :): row-major tile = Q K^T is column-major tile^T = K Q^T
+      KokkosBlas::Impl::HostBlas<T>::gemm('T', 'N', static_cast<int>(nk), static_cast<int>(nb), static_cast<int>(d),
+                                          scale, kh + j0 * d, static_cast<int>(d), qh, static_cast<int>(d), T(0),
+                                          tile.data(), static_cast<int>(nk));
+      for (long r = 0; r < nb; ++r) {
+        T* t = tile.data() + r * nk;
+        const key_ranges& a = range[r];
+        T mb = -INFINITY;
+        for (long j = 0; j < nk; ++j) {
+          const long key = j0 + j;
+          const bool allowed = key < a.sink_end || (key >= a.window_begin && key < a.end);
+          t[j] = allowed ? t[j] : -INFINITY;
+          mb = t[j] > mb ? t[j] : mb;
+        }
+        if (mb == -INFINITY) {
+          for (long j = 0; j < nk; ++j) t[j] = T(0);
+          continue;
+        }
+        const T mn = mb > m[r] ? mb : m[r];
+        if (mn > m[r]) {
+          const T alpha = kmath::exp(m[r] - mn);
+          l[r] *= alpha;
+          for (long c = 0; c < e; ++c) oh[r * e + c] *= alpha;
+          m[r] = mn;
+        }
+        T sum = T(0);
+        for (long j = 0; j < nk; ++j) {
+          t[j] = kmath::exp(t[j] - mn);
+          sum += t[j];
+        }
+        l[r] += sum;
+      }
+      // O rows += tile V(j0 .. j0 + nk, :): column-major O^T += V^T tile^T
+      KokkosBlas::Impl::HostBlas<T>::gemm('N', 'N', static_cast<int>(e), static_cast<int>(nb), static_cast<int>(nk),
+                                          T(1), vh + j0 * e, static_cast<int>(e), tile.data(), static_cast<int>(nk),
+                                          T(1), oh, static_cast<int>(e));
+    }
+    for (long r = 0; r < nb; ++r) {
+      const T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
+      for (long c = 0; c < e; ++c) oh[r * e + c] *= inv;
+    }
+  }
+};
+#endif
+
 }  // namespace exec
 
 // O = attention(Q, K, V) for rank-3 views [heads, length, dim] in the same memory space. Extents are checked, and a
@@ -116,6 +210,29 @@ void attention(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, c
     throw error("attention: empty mask");
   const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
   using exec_space = typename ViewO::execution_space;
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  using T = typename ViewO::non_const_value_type;
+  constexpr bool same = std::is_same_v<typename ViewQ::non_const_value_type, T> &&
+                        std::is_same_v<typename ViewK::non_const_value_type, T> &&
+                        std::is_same_v<typename ViewV::non_const_value_type, T>;
+  if constexpr (same && (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ViewO::memory_space>::accessible) {
+    auto stride = [](const auto& view, int dim) { return static_cast<long>(view.stride(dim)); };
+    const long e = static_cast<long>(v.extent(2));
+    const bool contiguous = q.span_is_contiguous() && k.span_is_contiguous() && v.span_is_contiguous() &&
+                            o.span_is_contiguous() && stride(q, 2) == 1 && stride(k, 2) == 1 && stride(v, 2) == 1 &&
+                            stride(o, 2) == 1 && stride(q, 1) == d && stride(k, 1) == d && stride(v, 1) == e &&
+                            stride(o, 1) == e && stride(q, 0) == sq * d && stride(k, 0) == sk * d &&
+                            stride(v, 0) == sk * e && stride(o, 0) == sq * e;
+    if (detail::vendor_gemm_flag() && contiguous && d > 0 && e > 0) {
+      exec::tiled_attention<T> t{q.data(), k.data(), v.data(), o.data(), sq, sk, d, e,
+                                 static_cast<T>(scale), static_cast<int>(options.mask), options.sink, options.window};
+      Kokkos::parallel_for("tensorlogic::attention tiles",
+                           Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, heads * t.blocks()), t);
+      return;
+    }
+  }
+#endif
   Kokkos::parallel_for("tensorlogic::attention", Kokkos::RangePolicy<exec_space>(0, heads * sq),
                        exec::online_attention<ViewQ, ViewK, ViewV, ViewO>{q, k, v, o, scale,
                                                                           static_cast<int>(options.mask),

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <tensorlogic/exec/fuse.hpp>
 #include <tensorlogic/exec/kernel.hpp>
 #include <tensorlogic/exec/store.hpp>
 #include <tensorlogic/exec/vendor_gemm.hpp>
@@ -96,17 +97,29 @@ void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long*
   fill_lhs_dims(out, d.tail, shape, who, k + 1);
 }
 
-// Whether equation Eq of program Prog is a flat map (exec::flat_map): distinct plain left-hand-side subscripts, and
-// every tensor on the right read at exactly those subscripts or a scalar.
+// Whether equation Eq of program Prog runs on flat addressing (exec/rows.hpp): distinct plain left-hand-side
+// subscripts, every tensor outside a projection read at exactly those subscripts or a scalar, and every projection a
+// row reduction (its body reads the left-hand side's subscripts followed by the projected ones). Otherwise, whether
+// it is one column reduction (the body reads the projected subscripts first).
 template <class Prog, class Eq>
 struct flat_kernel {
   using rhs_t = decltype(plan::lower_rhs<Prog>(std::declval<const Eq&>()));
   using lhs_dims_t = decltype(plan::lower_lhs<Prog>(std::declval<const Eq&>()).subscripts);
   static constexpr bool value = exec::distinct_plain<lhs_dims_t>::value && exec::flat_map<rhs_t, lhs_dims_t>::value;
+  static constexpr bool column =
+      !value && exec::distinct_plain<lhs_dims_t>::value && exec::column_reduction<rhs_t, lhs_dims_t>::value;
+  static constexpr bool normalizer =
+      exec::distinct_plain<lhs_dims_t>::value && exec::normalizer_rows<rhs_t, lhs_dims_t>::value;
 };
+template <class Eq>
+using equation_at = std::remove_cvref_t<Eq>;
 template <std::size_t E, class Prog>
 constexpr bool is_flat_map(const Prog&) {
-  return flat_kernel<Prog, std::remove_cvref_t<std::tuple_element_t<E, decltype(Prog::equations)>>>::value;
+  return flat_kernel<Prog, equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>>::value;
+}
+template <std::size_t E, class Prog>
+constexpr bool is_column_reduction(const Prog&) {
+  return flat_kernel<Prog, equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>>::column;
 }
 
 // Launches the generic kernel of equation eq (of program Prog) into the head's view or its scratch buffer.
@@ -125,8 +138,10 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   using rhs_t = decltype(rhs);
   using out_t = typename head::value_type;
   constexpr bool flat = flat_kernel<Prog, Eq>::value;
-  using kernel_t =
-      exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value, flat>;
+  using lhs_dims_t = typename flat_kernel<Prog, Eq>::lhs_dims_t;
+  using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value,
+                                         std::conditional_t<flat, lhs_dims_t, void>>;
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
 
   kernel_t k{};
   k.ctx.table = make_table<Store, 0>(s);
@@ -150,11 +165,43 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
     }
     cells *= k.dims[d].extent;
   }
-  // A flat map walks its flat buffers: 4096 cells per work item on the host, one per work item on devices.
+  // A normalizer over the last subscript with a flat body: one row per work item.
+  if constexpr (flat_kernel<Prog, Eq>::normalizer) {
+    exec::normalizer_kernel<R, ctx_t, rhs_t, lhs_dims_t, out_t> nk{};
+    nk.ctx = k.ctx;
+    nk.body = k.rhs.body;
+    nk.out = k.out;
+    nk.mode = mode;
+    for (int d = 0; d < rank; ++d) nk.extent[d] = k.dims[d].extent;
+    nk.n = k.dims[rank - 1].extent;
+    Kokkos::parallel_for("tensorlogic::normalizer rows " + who,
+                         Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), nk);
+    return;
+  }
+  // A column reduction: blocks of 8 KiB of accumulators (2048 floats) per work item on the host, one cell per item on
+  // devices.
+  if constexpr (flat_kernel<Prog, Eq>::column) {
+    using col_t = exec::column_reduction<rhs_t, lhs_dims_t>;
+    constexpr int block = host ? static_cast<int>(8192 / sizeof(R)) : 1;
+    exec::column_kernel<R, ctx_t, col_t, out_t, block> c{};
+    c.ctx = k.ctx;
+    c.body = k.rhs.body;
+    c.out = k.out;
+    c.mode = mode;
+    c.cells = cells;
+    c.length = col_t::length(k.ctx);
+    Kokkos::parallel_for("tensorlogic::column reduction " + who,
+                         Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (cells + block - 1) / block), c);
+    return;
+  }
+  // Flat addressing walks the flat buffers: about 4096 values per work item on the host (fewer cells when each
+  // reduces a row), one cell per work item on devices.
   if constexpr (flat) {
     k.total = cells;
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible)
-      k.inner = 4096;
+    if constexpr (host) {
+      const long row = exec::flat_row_length<rhs_t>::get(k.ctx);
+      k.inner = row >= 4096 ? 1 : 4096 / (row > 0 ? row : 1);
+    }
     Kokkos::parallel_for("tensorlogic::map " + who,
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (cells + k.inner - 1) / k.inner),
                          k);
@@ -164,7 +211,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
   // every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
   if constexpr (rank > 0 && lhs_plain<typename eq_t::lhs_type>::value && !exec::normalizer_of<rhs_t>::present &&
-                Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible) {
+                host) {
     bool repeated = false;
     for (int d = 0; d + 1 < rank; ++d) repeated = repeated || k.dims[d].pos == k.dims[rank - 1].pos;
     const long last = k.dims[rank - 1].extent;
@@ -182,7 +229,37 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
 // Launches equation E: one vendor GEMM when the equation is exactly one, a vendor GEMM and an accumulating epilogue
 // kernel when it is a GEMM plus other terms, the generic kernel otherwise.
 template <std::size_t E, class Prog, class Store, class Space>
+void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode);
+
+template <std::size_t E, class Prog, class Store, class Space>
 void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  // attention's two equations as one kernel (exec/fuse.hpp): the output's equation runs the fused kernel, the scores'
+  // equation is deferred to the first read of S through the store (it is never computed if nothing reads it)
+  if constexpr (attention_pairs<Prog>::pairs.role[E] != 0 &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Store::memory_space>::accessible) {
+    using fusion = attention_fusion<Prog, E>;
+    constexpr std::size_t slot =
+        static_cast<std::size_t>(Prog::slot_of(std::tuple_element_t<E, decltype(Prog::equations)>::head::name.view()));
+    if constexpr (fusion::role == 1) s.defer(slot, nullptr);
+    if (mode == exec::write_mode::assign && !to_scratch && fusion::runs(prog, s)) {
+      if constexpr (fusion::role == 2) {
+        fusion::launch(prog, s);
+      } else {
+        s.defer(slot, [prog, space](Store& st) {
+          launch_unfused<E>(prog, st, space, false, exec::write_mode::assign);
+          space.fence();
+        });
+      }
+      return;
+    }
+  }
+#endif
+  launch_unfused<E>(prog, s, space, to_scratch, mode);
+}
+
+template <std::size_t E, class Prog, class Store, class Space>
+void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
   const auto& eq = std::get<E>(prog.equations);
   using eq_t = std::remove_cvref_t<decltype(eq)>;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS
@@ -206,6 +283,17 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
                   mode == exec::write_mode::accumulate);
       launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(eq.rhs.args)}, s, space, to_scratch,
                           exec::write_mode::accumulate);
+      return;
+    }
+  } else if constexpr (gemm_normalizer<eq_t, memory>::value) {
+    // the GEMM into the head, then the normalizer over the head's rows in place (the product is computed once,
+    // not once for the row statistics and again for the values)
+    if (vendor_gemm_flag() && mode == exec::write_mode::assign && !to_scratch) {
+      using gn = gemm_normalizer<eq_t, memory>;
+      using lhs_t = typename eq_t::lhs_type;
+      vendor_gemm(s, space, equation<lhs_t, typename gn::product>{eq.lhs, gn::product_of(eq)},
+                  std::get<slot>(s.views()).data(), false);
+      launch_kernel<Prog>(gn::rewritten(eq), s, space, false, exec::write_mode::assign);
       return;
     }
   } else if constexpr (gemm_outer<eq_t, memory>::kind > 0) {
@@ -238,6 +326,45 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
   }
 #endif
   launch_kernel<Prog>(eq, s, space, to_scratch, mode);
+}
+
+// The kernel path equation E takes when it assigns its head in memory space Mem (tl::explain prints it): the vendor
+// GEMM paths first (Kokkos Kernels; an accumulating or relation equation keeps the kernels below), then flat
+// addressing, column reductions, normalizer rows, and the generic coordinate kernel.
+template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace>
+constexpr const char* execution_path() {
+  using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  if constexpr (attention_pairs<Prog>::pairs.role[E] != 0 &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
+    return attention_pairs<Prog>::pairs.role[E] == 1 ? "fused attention (scores, not materialized)"
+                                                     : "fused attention (online softmax over key tiles)";
+  }
+#endif
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  if constexpr (vendor_gemm_runs<eq_t, Mem>()) {
+    return plan_vendor_gemm<eq_t>().n_batch > 0 ? "batched vendor GEMM" : "vendor GEMM";
+  } else if constexpr (gemm_epilogue<eq_t, Mem>::side >= 0) {
+    return "vendor GEMM + epilogue kernel";
+  } else if constexpr (gemm_normalizer<eq_t, Mem>::value) {
+    return "vendor GEMM + normalizer rows";
+  } else if constexpr (gemm_outer<eq_t, Mem>::kind > 0) {
+    return "vendor GEMM + epilogue + flat map";
+  }
+#endif
+  using fk = flat_kernel<Prog, eq_t>;
+  if constexpr (fk::value) {
+    if constexpr (exec::flat_row_reduces<typename fk::rhs_t>::value)
+      return "flat rows (row reduction)";
+    else
+      return "flat map";
+  } else if constexpr (fk::column) {
+    return "column reduction";
+  } else if constexpr (fk::normalizer) {
+    return "normalizer rows";
+  } else {
+    return "generic kernel";
+  }
 }
 
 template <class D>

@@ -6,53 +6,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include <tensorlogic/exec/math.hpp>
+#include <tensorlogic/exec/basics.hpp>
+#include <tensorlogic/exec/rows.hpp>
 #include <tensorlogic/plan/descriptor.hpp>
 
 namespace tensorlogic::exec {
-
-inline constexpr int max_rank = 8;
-
-// One slot of the program's table as a kernel sees it: the data and the extents (LayoutRight).
-template <class T, int Rank>
-struct slot_data {
-  using value_type = T;
-  T* data = nullptr;
-  long extent[Rank > 0 ? Rank : 1]{};
-};
-
-template <class... S>
-struct slot_table;
-template <>
-struct slot_table<> {};
-template <class S, class... R>
-struct slot_table<S, R...> {
-  S head;
-  slot_table<R...> tail;
-};
-
-template <int K>
-struct table_get {
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static const auto& get(const slot_table<S, R...>& t) {
-    return table_get<K - 1>::get(t.tail);
-  }
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static auto& get(slot_table<S, R...>& t) {
-    return table_get<K - 1>::get(t.tail);
-  }
-};
-template <>
-struct table_get<0> {
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static const S& get(const slot_table<S, R...>& t) {
-    return t.head;
-  }
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static S& get(slot_table<S, R...>& t) {
-    return t.head;
-  }
-};
 
 // Static extents of the program's indices (dynamic_extent -> -1), known to every kernel at compile time.
 template <long... E>
@@ -86,148 +44,11 @@ struct row_stats {
   R b{};
 };
 
-KOKKOS_INLINE_FUNCTION long floor_div(long a, long b) {
-  long q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 // Per-cell state: the current value of every index, and the row statistics of the equation's normalizer.
 template <class R, int NIdx>
 struct frame {
   long idx[NIdx > 0 ? NIdx : 1];
   row_stats<R> stats;
-};
-
-// The elementwise functions, shared by the evaluators.
-template <class R>
-struct elementwise {
-  // x * y, or 0 when x is 0 (a zero factor wins over Inf and NaN). On the host the select is done on the bits, with
-  // no branch: GCC does not speculate a floating-point multiplication that may trap, so a branch around it would
-  // keep an elementwise loop scalar.
-  KOKKOS_INLINE_FUNCTION static R mul_or_zero(const R x, const R y) {
-    const R p = x * y;
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
-    if constexpr (sizeof(R) == 4) {
-      using U = unsigned int;
-      const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffu) != 0u;
-      return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
-    } else if constexpr (sizeof(R) == 8) {
-      using U = unsigned long long;
-      const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffffffffffull) != 0ull;
-      return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
-    } else {
-      return x == R(0) ? R(0) : p;
-    }
-#else
-    return x == R(0) ? R(0) : p;
-#endif
-  }
-  template <op Op>
-  KOKKOS_INLINE_FUNCTION static R unary(const R x) {
-    if constexpr (Op == op::neg) return -x;
-    if constexpr (Op == op::exp) return kmath::exp(x);
-    if constexpr (Op == op::log) return kmath::log(x);
-    if constexpr (Op == op::sqrt) return kmath::sqrt(x);
-    if constexpr (Op == op::abs) return x < R(0) ? -x : x;
-    if constexpr (Op == op::square) return x * x;
-    if constexpr (Op == op::relu) return x > R(0) ? x : R(0);
-    if constexpr (Op == op::sigmoid) return R(1) / (R(1) + kmath::exp(-x));
-    if constexpr (Op == op::tanh) return kmath::tanh(x);
-    if constexpr (Op == op::step) return x > R(0) ? R(1) : R(0);
-    if constexpr (Op == op::stop_grad) return x;
-    if constexpr (Op == op::not_) return x > R(0) ? R(0) : R(1);
-  }
-  template <op Op>
-  KOKKOS_INLINE_FUNCTION static R binary(const R x, const R y) {
-    if constexpr (Op == op::mul) return mul_or_zero(x, y);
-    if constexpr (Op == op::add) return x + y;
-    if constexpr (Op == op::sub) return x - y;
-    if constexpr (Op == op::div) return x / y;
-    if constexpr (Op == op::pow) return kmath::pow(x, y);
-    if constexpr (Op == op::min) return x < y ? x : y;
-    if constexpr (Op == op::max) return x > y ? x : y;
-    if constexpr (Op == op::sigmoid_t) {
-      if (y == R(0)) return x > R(0) ? R(1) : R(0);
-      return R(1) / (R(1) + kmath::exp(-x / y));
-    }
-  }
-};
-
-// A map whose every tensor is read at the left-hand side's own subscripts (in its order), or is a scalar: the
-// value of cell c reads element c of each tensor, so the kernel walks the flat buffers (no coordinates at all).
-template <class Node, class LhsDims>
-struct flat_map {
-  static constexpr bool value = false;
-};
-template <class LhsDims>
-struct flat_map<plan::d_const, LhsDims> {
-  static constexpr bool value = true;
-};
-template <int Slot, class Dims, class LhsDims>
-struct flat_map<plan::d_ref<Slot, Dims>, LhsDims> {
-  static constexpr bool value = std::is_same_v<Dims, plan::dims<>> || std::is_same_v<Dims, LhsDims>;
-};
-template <op Op, class A, class LhsDims>
-struct flat_map<plan::d_apply1<Op, A>, LhsDims> {
-  static constexpr bool value = flat_map<A, LhsDims>::value;
-};
-template <op Op, class A, class B, class LhsDims>
-struct flat_map<plan::d_apply2<Op, A, B>, LhsDims> {
-  static constexpr bool value = flat_map<A, LhsDims>::value && flat_map<B, LhsDims>::value;
-};
-template <op Op, class A, class B, class C, class LhsDims>
-struct flat_map<plan::d_apply3<Op, A, B, C>, LhsDims> {
-  static constexpr bool value =
-      flat_map<A, LhsDims>::value && flat_map<B, LhsDims>::value && flat_map<C, LhsDims>::value;
-};
-// Left-hand-side subscripts that are distinct plain indices (no diagonal).
-template <class Dims>
-struct distinct_plain {
-  static constexpr bool value = false;
-};
-template <int... Pos>
-constexpr bool distinct_positions() {
-  const int p[] = {Pos..., -1};
-  for (int a = 0; a < static_cast<int>(sizeof...(Pos)); ++a)
-    for (int b = a + 1; b < static_cast<int>(sizeof...(Pos)); ++b)
-      if (p[a] == p[b]) return false;
-  return sizeof...(Pos) > 0;
-}
-template <int... Pos>
-struct distinct_plain<plan::dims<plan::dim_var<Pos>...>> {
-  static constexpr bool value = distinct_positions<Pos...>();
-};
-
-// Evaluation of a flat map at one cell.
-template <class R, class Ctx>
-struct flat_evaluator {
-  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_const& n, const Ctx&, long) { return static_cast<R>(n.value); }
-  template <int Slot, class Dims>
-  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_ref<Slot, Dims>&, const Ctx& c, long cell) {
-    const auto& slot = table_get<Slot>::get(c.table);
-    if constexpr (std::is_same_v<Dims, plan::dims<>>)
-      return static_cast<R>(slot.data[0]);
-    else
-      return static_cast<R>(slot.data[cell]);
-  }
-  template <op Op, class A>
-  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply1<Op, A>& n, const Ctx& c, long cell) {
-    return elementwise<R>::template unary<Op>(eval(n.a, c, cell));
-  }
-  template <op Op, class A, class B>
-  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply2<Op, A, B>& n, const Ctx& c, long cell) {
-    return elementwise<R>::template binary<Op>(eval(n.a, c, cell), eval(n.b, c, cell));
-  }
-  template <op Op, class A, class B, class C>
-  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply3<Op, A, B, C>& n, const Ctx& c, long cell) {
-    const R x = eval(n.a, c, cell), y = eval(n.b, c, cell), z = eval(n.c, c, cell);
-    if constexpr (Op == op::where) {
-      return x > R(0) ? y : z;
-    } else {
-      static_assert(Op == op::clamp);
-      return x < y ? y : (x > z ? z : x);
-    }
-  }
 };
 
 // Evaluation of a lowered node at the index values in the frame (positions are program index positions).
@@ -277,15 +98,7 @@ struct evaluator {
 
   template <cmp_op Op, class A, class B>
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_compare<Op, A, B>& n, const Ctx& c, F& f) {
-    const long a = coordinate(n.a, c, f), b = coordinate(n.b, c, f);
-    bool r = false;
-    if constexpr (Op == cmp_op::eq) r = a == b;
-    if constexpr (Op == cmp_op::ne) r = a != b;
-    if constexpr (Op == cmp_op::lt) r = a < b;
-    if constexpr (Op == cmp_op::le) r = a <= b;
-    if constexpr (Op == cmp_op::gt) r = a > b;
-    if constexpr (Op == cmp_op::ge) r = a >= b;
-    return r ? R(1) : R(0);
+    return compare_indices<Op>(coordinate(n.a, c, f), coordinate(n.b, c, f)) ? R(1) : R(0);
   }
 
   template <op Op, class A>
@@ -336,11 +149,14 @@ struct evaluator {
   }
   template <reduce_op Op, class Body, int P, int... Rest>
   KOKKOS_INLINE_FUNCTION static void project_loop(const Body& body, const Ctx& c, F& f, R& acc, R& aux) {
+    // an inner projection may reuse an index the term also sums outside it (sum(j, A(i, j)) B(j, k)): restore it
     const long n = c.template index_extent<P>();
+    const long outer = f.idx[P];
     for (long v = 0; v < n; ++v) {
       f.idx[P] = v;
       project_loop<Op, Body, Rest...>(body, c, f, acc, aux);
     }
+    f.idx[P] = outer;
   }
 
   template <reduce_op Op, class Body, int... Pos>
@@ -419,9 +235,6 @@ struct normalizer_of<plan::d_project<Op, Body, Pos...>> : normalizer_of<Body> {
   }
 };
 
-// How a kernel combines its value with the destination cell.
-enum class write_mode : int { assign, accumulate, logical_or };
-
 // One subscript of the left-hand side: a plain index, index + c or (index + c) / n, or a constant.
 struct lhs_dim {
   int kind = 0;  // 0: plain index, 1: affine in one index, 2: constant
@@ -432,7 +245,8 @@ struct lhs_dim {
 };
 
 // The kernel of one equation: parallel over the cells of its left-hand side (over rows when it normalizes).
-template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain, bool Flat = false>
+// FlatDims: the left-hand side's subscripts when the equation runs on flat addressing (a flat map, row reductions).
+template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain, class FlatDims = void>
 struct equation_kernel {
   using frame_t = frame<R, NIdx>;
   using eval_t = evaluator<R, Ctx, frame_t>;
@@ -452,7 +266,7 @@ struct equation_kernel {
 
   // A flat map: the cells [item * inner, item * inner + inner) of the flat buffers, one loop per write mode.
   KOKKOS_INLINE_FUNCTION void flat(const long item) const {
-    using fe = flat_evaluator<R, Ctx>;
+    using fe = offset_evaluator<R, Ctx, flat_cells<FlatDims>>;
     const long lo = item * inner;
     const long hi = lo + inner < total ? lo + inner : total;
     if (mode == write_mode::assign) {
@@ -518,7 +332,7 @@ struct equation_kernel {
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
-    if constexpr (Flat) {
+    if constexpr (!std::is_void_v<FlatDims>) {
       flat(item);
       return;
     }
@@ -586,6 +400,155 @@ struct equation_kernel {
         }
       }
       write(coord, acc, hit);
+    }
+  }
+};
+
+// A column reduction (rows.hpp): each work item owns Block neighbouring cells and walks the projected positions,
+// adding row k's stretch of those cells into its accumulators, so the innermost loop reads contiguous memory. Each
+// cell sums in the order of the projected positions, as the generic kernel does.
+template <class R, class Ctx, class Col, class Out, int Block>
+struct column_kernel {
+  using body_t = typename Col::body_t;
+  using ev = offset_evaluator<R, Ctx, row_cells<typename Col::rows_t>>;
+  using red = lane_reducer<Col::operation, R>;
+  Ctx ctx;
+  body_t body;
+  Out* out = nullptr;
+  write_mode mode = write_mode::assign;
+  long cells = 0;
+  long length = 0;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+    const long lo = item * Block;
+    const long n = lo + Block < cells ? Block : cells - lo;
+    R acc[Block];
+    for (long c = 0; c < n; ++c) acc[c] = red::init();
+    // eight rows per pass over the block: each accumulator stays in a register for eight additions, in their order
+    long k = 0;
+    for (; k + 8 <= length; k += 8) {
+      const long base = k * cells + lo;
+      for (long c = 0; c < n; ++c) {
+        R a = acc[c];
+        for (int u = 0; u < 8; ++u) a = red::join(a, ev::eval(body, ctx, row_point{lo + c, base + u * cells + c, k + u}));
+        acc[c] = a;
+      }
+    }
+    for (; k < length; ++k) {
+      const long base = k * cells + lo;
+      for (long c = 0; c < n; ++c) acc[c] = red::join(acc[c], ev::eval(body, ctx, row_point{lo + c, base + c, k}));
+    }
+    for (long c = 0; c < n; ++c) {
+      const R v = red::finish(acc[c], length);
+      if (mode == write_mode::assign)
+        out[lo + c] = static_cast<Out>(v);
+      else if (mode == write_mode::accumulate)
+        out[lo + c] += static_cast<Out>(v);
+      else if (v > R(0))
+        out[lo + c] = Out(1);
+    }
+  }
+};
+
+// A normalizer's rows on flat addressing (rows.hpp, normalizer_rows): one row per work item, the normalized index the
+// last subscript, so a row is contiguous. Softmax: the maximum in lanes, then exp(x - max) once per cell (written
+// into the destination when the equation assigns it, then divided by the sum in place); log-softmax the same without
+// the store; layer norm: the mean, then the variance about it (two passes), then (x - mean) / sqrt(var + 1e-5).
+template <class R, class Ctx, class Norm, class LhsDims, class Out>
+struct normalizer_kernel;
+template <class R, class Ctx, norm_op Op, int Pos, class Body, class LhsDims, class Out>
+struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out> {
+  using addr = norm_cells<LhsDims>;
+  using ev = offset_evaluator<R, Ctx, addr>;
+  using point = typename addr::point;
+  static constexpr int rank = plain_positions<LhsDims>::size;
+  static constexpr int W = reduction_lanes<R>();
+
+  Ctx ctx;
+  Body body;
+  Out* out = nullptr;
+  write_mode mode = write_mode::assign;
+  long n = 0;                    // the row's length
+  long extent[rank > 0 ? rank : 1]{};  // extents of the left-hand side's subscripts
+
+  KOKKOS_INLINE_FUNCTION R at(const long lo, const long c, const long* row) const {
+    return ev::eval(body, ctx, point{lo + c, c, row});
+  }
+  KOKKOS_INLINE_FUNCTION static R combine(R* acc, const bool maximum) {
+    for (int w = W / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) acc[l] = maximum ? (acc[l + w] > acc[l] ? acc[l + w] : acc[l]) : acc[l] + acc[l + w];
+    return acc[0];
+  }
+  KOKKOS_INLINE_FUNCTION void put(const long cell, const R v) const {
+    if (mode == write_mode::assign)
+      out[cell] = static_cast<Out>(v);
+    else if (mode == write_mode::accumulate)
+      out[cell] += static_cast<Out>(v);
+    else if (v > R(0))
+      out[cell] = Out(1);
+  }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const long r) const {
+    long row[rank > 0 ? rank : 1]{};
+    long rem = r;
+    for (int k = rank - 2; k >= 0; --k) {
+      row[k] = rem % extent[k];
+      rem /= extent[k];
+    }
+    const long lo = r * n;
+    R acc[W];
+    long c = 0;
+    if constexpr (Op == norm_op::lnorm) {
+      for (int l = 0; l < W; ++l) acc[l] = R(0);
+      for (c = 0; c + W <= n; c += W)
+        for (int l = 0; l < W; ++l) acc[l] += at(lo, c + l, row);
+      for (; c < n; ++c) acc[0] += at(lo, c, row);
+      const R mean = n > 0 ? combine(acc, false) / R(n) : R(0);
+      for (int l = 0; l < W; ++l) acc[l] = R(0);
+      for (c = 0; c + W <= n; c += W)
+        for (int l = 0; l < W; ++l) {
+          const R d = at(lo, c + l, row) - mean;
+          acc[l] += d * d;
+        }
+      for (; c < n; ++c) {
+        const R d = at(lo, c, row) - mean;
+        acc[0] += d * d;
+      }
+      const R rstd = R(1) / kmath::sqrt((n > 0 ? combine(acc, false) / R(n) : R(0)) + R(1e-5));
+      for (c = 0; c < n; ++c) put(lo + c, (at(lo, c, row) - mean) * rstd);
+    } else {
+      constexpr R big = R(3.0e38) > R(0) ? R(3.0e38) : R(1.0e300);
+      for (int l = 0; l < W; ++l) acc[l] = -big;
+      for (c = 0; c + W <= n; c += W)
+        for (int l = 0; l < W; ++l) {
+          const R x = at(lo, c + l, row);
+          acc[l] = x > acc[l] ? x : acc[l];
+        }
+      for (; c < n; ++c) {
+        const R x = at(lo, c, row);
+        acc[0] = x > acc[0] ? x : acc[0];
+      }
+      const R m = combine(acc, true);
+      R sum = R(0);
+      if constexpr (Op == norm_op::softmax && std::is_same_v<Out, R>) {
+        if (mode == write_mode::assign) {
+          for (c = 0; c < n; ++c) {
+            const R e = kmath::exp(at(lo, c, row) - m);
+            out[lo + c] = e;
+            sum += e;
+          }
+          for (c = 0; c < n; ++c) out[lo + c] = out[lo + c] / sum;
+          return;
+        }
+      }
+      for (c = 0; c < n; ++c) sum += kmath::exp(at(lo, c, row) - m);
+      for (c = 0; c < n; ++c) {
+        const R x = at(lo, c, row);
+        if constexpr (Op == norm_op::softmax)
+          put(lo + c, kmath::exp(x - m) / sum);
+        else
+          put(lo + c, x - m - kmath::log(sum));
+      }
     }
   }
 };

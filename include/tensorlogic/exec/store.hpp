@@ -4,6 +4,7 @@
 #include <Kokkos_Core.hpp>
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -28,6 +29,32 @@ template <class... I>
 extents_list extents(extent_binding<I>... b) {
   return extents_list{{typename extents_list::entry{I::name.view(), b.value, I::extent}...}};
 }
+
+namespace detail {
+// Whether a reference reads a tl::dimension_index (plainly or inside an index expression). A trait, not a templated
+// lambda: nvcc's front end does not take those in a static data member's initializer.
+template <class D>
+struct dim_reads_dimension_index {
+  static constexpr bool value = false;
+};
+template <class D>
+  requires(derived_extent_index<D>)
+struct dim_reads_dimension_index<D> {
+  static constexpr bool value = true;
+};
+template <bool Dv, class... V>
+struct dim_reads_dimension_index<index_affine<Dv, V...>> {
+  static constexpr bool value = (derived_extent_index<V> || ...);
+};
+template <class R>
+struct reads_dimension_index {
+  static constexpr bool value = false;
+};
+template <class S, class... D>
+struct reads_dimension_index<ref<S, D...>> {
+  static constexpr bool value = (dim_reads_dimension_index<D>::value || ...);
+};
+}  // namespace detail
 
 namespace detail {
 template <class T, std::size_t R>
@@ -93,25 +120,59 @@ class store {
                     " but was bound to " + std::to_string(e.value));
       extent_[static_cast<std::size_t>(pos)] = static_cast<long>(e.value);
     }
-    for (std::size_t k = 0; k < n_indices; ++k)
-      if (extent_[k] < 0)
+    // An index along a tensor's dimension (tl::dimension_index) takes that dimension's extent, derived first from the
+    // references that do not use such an index.
+    std::array<std::array<long, 2>, (n_indices > 0 ? n_indices : 1)> source{};
+    for (auto& e : source) e = {-1, -1};
+    if constexpr (may_have_dimension_indices) collect_dimension_indices(prog, source);
+    std::array<long, (n_indices > 0 ? n_indices : 1)> bound_extent = extent_;
+    bool derived = false;
+    for (std::size_t k = 0; k < n_indices; ++k) {
+      if (source[k][0] >= 0) {
+        derived = true;
+        extent_[k] = -1;
+      } else if (extent_[k] < 0) {
         throw error("index " + std::string(Prog::indices.items[k].name) + " has no extent (bind it with tl::extents(" +
                     std::string(Prog::indices.items[k].name) + " = n))");
+      }
+    }
     derive_shapes(prog);
+    if (derived) {
+      for (std::size_t k = 0; k < n_indices; ++k) {
+        if (source[k][0] < 0) continue;
+        extent_[k] = shape_[static_cast<std::size_t>(source[k][0])][static_cast<std::size_t>(source[k][1])];
+        if (given[k] && bound_extent[k] != extent_[k])
+          throw error("extents: index " + std::string(Prog::indices.items[k].name) + " runs along a dimension of extent " +
+                      std::to_string(extent_[k]) + " but was bound to " + std::to_string(bound_extent[k]));
+      }
+      for (auto& names : dim_name_) names.fill(std::string());
+      derive_shapes(prog);
+    }
     allocate(std::make_index_sequence<n_slots>{});
   }
 
   // The view of a symbol; taking it marks the symbol as bound (its contents are the caller's).
+  // A tensor whose equation tl::eval folded into a fused kernel (exec/fuse.hpp: attention's scores) is computed here,
+  // when it is first read.
   template <class Sym>
   auto& operator[](const Sym&) {
     constexpr int slot = slot_checked<Sym>();
+    materialize(slot);
     bound_[slot] = true;
     return std::get<slot>(views_);
   }
   template <class Sym>
   const auto& operator[](const Sym&) const {
+    materialize(slot_checked<Sym>());
     return std::get<slot_checked<Sym>()>(views_);
   }
+  // Whether a symbol's values are still to be computed on first read (see operator[]).
+  template <class Sym>
+  bool pending(const Sym&) const {
+    return static_cast<bool>(deferred_[static_cast<std::size_t>(slot_checked<Sym>())]);
+  }
+  // Defers (or, with an empty function, cancels) the computation of a slot to its first read through operator[].
+  void defer(std::size_t slot, std::function<void(store&)> compute) { deferred_[slot] = std::move(compute); }
 
   long index_extent(std::size_t pos) const { return extent_[pos]; }
   template <class I>
@@ -171,6 +232,62 @@ class store {
     ((std::get<S>(views_) = make_view<S>("tensorlogic")), ...);
   }
 
+  // Dimension indices are named "T#k": a program without such a name has none (a cheap test that spares the walk).
+  static constexpr bool may_have_dimension_indices = [] {
+    for (int k = 0; k < Prog::indices.size; ++k)
+      if (Prog::indices.items[k].name.find('#') != std::string_view::npos) return true;
+    return false;
+  }();
+  template <class R>
+  static constexpr bool reads_dimension_index = detail::reads_dimension_index<R>::value;
+
+  // Which index positions are tl::dimension_index, and the (slot, dimension) each runs along.
+  template <class Source>
+  static void collect_dimension_indices(const Prog& prog, Source& source) {
+    auto visit = [&](const auto& r) {
+      std::apply(
+          [&](const auto&... d) {
+            (
+                [&](const auto& x) {
+                  using D = std::remove_cvref_t<decltype(x)>;
+                  if constexpr (detail::derived_extent_index<D>) {
+                    constexpr int pos = Prog::index_position(D::name.view());
+                    constexpr int slot = Prog::slot_of(D::extent_source::name.view());
+                    static_assert(slot >= 0, "tensorlogic: a dimension index runs along a tensor of the program");
+                    source[static_cast<std::size_t>(pos)] = {slot, static_cast<long>(D::extent_dimension)};
+                  }
+                }(d),
+                ...);
+          },
+          r.dims);
+    };
+    std::apply([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); }, prog.equations);
+  }
+
+  // Whether a reference's subscripts use an index whose extent is not known yet (a dimension index, first pass).
+  template <class R>
+  bool uses_unknown_extent(const R& r) const {
+    bool unknown = false;
+    auto known = [&](std::string_view name) {
+      if (extent_[static_cast<std::size_t>(Prog::index_position(name))] < 0) unknown = true;
+    };
+    std::apply(
+        [&](const auto&... d) {
+          (
+              [&](const auto& x) {
+                using D = std::remove_cvref_t<decltype(x)>;
+                if constexpr (index_type<D>)
+                  known(D::name.view());
+                else
+                  [&]<bool Dv, class... V>(index_affine<Dv, V...>*) { (known(V::name.view()), ...); }(
+                      static_cast<D*>(nullptr));
+              }(d),
+              ...);
+        },
+        r.dims);
+    return unknown;
+  }
+
   // A dimension subscripted by a plain index has that index's extent (all such must agree); otherwise it is the
   // largest subscript value any index expression reaches, plus one.
   void derive_shapes(const Prog& prog) {
@@ -179,6 +296,8 @@ class store {
     auto visit = [&](const auto& r) {
       using R = std::remove_cvref_t<decltype(r)>;
       constexpr int slot = Prog::slot_of(R::symbol::name.view());
+      if constexpr (may_have_dimension_indices && reads_dimension_index<R>)
+        if (uses_unknown_extent(r)) return;
       std::size_t dim = 0;
       std::apply(
           [&](const auto&... d) {
@@ -243,6 +362,15 @@ class store {
   std::array<std::array<std::string, 8>, n_slots> dim_name_{};
   std::array<bool, n_slots> bound_{};
   views_tuple views_;
+  mutable std::array<std::function<void(store&)>, (n_slots > 0 ? n_slots : 1)> deferred_{};
+
+  void materialize(int slot) const {
+    auto& pending = deferred_[static_cast<std::size_t>(slot)];
+    if (!pending) return;
+    auto compute = std::move(pending);
+    pending = nullptr;
+    compute(const_cast<store&>(*this));
+  }
   views_tuple scratch_;
 };
 

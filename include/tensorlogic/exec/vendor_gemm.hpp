@@ -236,10 +236,32 @@ struct gemm_operands<apply<op::mul, A...>> {
   using second = typename gemm_pair<matrices>::second;
 };
 
+// An explicit sum around the whole product is the GEMM's own contraction: sum(d, Q K) c is Q K c. Only when the sum
+// holds every tensor factor (sum(j, A(i, j)) B(j, k) sums A's rows first, and is no GEMM).
+template <class R>
+struct gemm_strip {
+  using type = R;
+};
+template <class Body, class... Idx>
+struct gemm_strip<reduction<reduce_op::sum, Body, Idx...>> {
+  using type = Body;
+};
+template <class... A>
+inline constexpr bool gemm_strips_one =
+    ((std::is_same_v<typename gemm_strip<A>::type, A> ? gemm_scale_leaf<A> : true) && ...) &&
+    ((std::is_same_v<typename gemm_strip<A>::type, A> ? 0 : 1) + ... + 0) == 1;
+template <class... A>
+  requires(gemm_strips_one<A...>)
+struct gemm_strip<apply<op::mul, A...>> {
+  using type = apply<op::mul, typename gemm_strip<A>::type...>;
+};
+template <class R>
+using gemm_rhs_t = typename gemm_strip<R>::type;
+
 template <class Eq>
 constexpr gemm_plan plan_vendor_gemm() {
   using L = typename Eq::lhs_type;
-  using R = typename Eq::rhs_type;
+  using R = gemm_rhs_t<typename Eq::rhs_type>;
   if constexpr (is_apply<R> && is_ref<L>) {
     if constexpr (gemm_operands<R>::ok) {
       using A = typename gemm_operands<R>::first;
@@ -265,6 +287,8 @@ T gemm_alpha(Store& s, const Node& node) {
   using Prog = typename Store::program_type;
   if constexpr (is_apply<Node>) {
     return std::apply([&](const auto&... a) { return (T(1) * ... * gemm_alpha<T>(s, a)); }, node.args);
+  } else if constexpr (is_reduction<Node>) {
+    return gemm_alpha<T>(s, node.body);
   } else if constexpr (std::is_same_v<Node, constant>) {
     return static_cast<T>(node.value);
   } else if constexpr (gemm_scale_leaf<Node>) {
@@ -333,6 +357,37 @@ struct gemm_outer_of<equation<L, apply<Op, X>>, Mem> {
 template <class Eq, class Mem>
 struct gemm_outer : gemm_outer_of<std::remove_cvref_t<Eq>, Mem> {};
 
+// A normalizer around a GEMM: S = softmax(q, Q K c), or with a mask of index comparisons and a constant,
+// S = softmax(q, where(q <= p, Q K c, -1e30)) (attention's scores). The GEMM writes the head, then the normalizer
+// runs over the head in place: `product` is the GEMM, `body(eq)` the normalizer's new body over the head.
+template <class Eq, class Mem>
+struct gemm_normalizer_of {
+  static constexpr bool value = false;
+};
+template <class L, norm_op Op, class Q, class P, class Mem>
+struct gemm_normalizer_of<equation<L, normalization<Op, Q, P>>, Mem> {
+  static constexpr bool value = vendor_gemm_runs<equation<L, P>, Mem>();
+  using product = P;
+  static constexpr const P& product_of(const equation<L, normalization<Op, Q, P>>& eq) { return eq.rhs.body; }
+  static constexpr auto rewritten(const equation<L, normalization<Op, Q, P>>& eq) {
+    return equation<L, normalization<Op, Q, L>>{eq.lhs, {eq.lhs}};
+  }
+};
+template <class L, norm_op Op, class Q, cmp_op C, class A, class B, class P, class Mem>
+struct gemm_normalizer_of<equation<L, normalization<Op, Q, apply<op::where, comparison<C, A, B>, P, constant>>>, Mem> {
+  using eq_t = equation<L, normalization<Op, Q, apply<op::where, comparison<C, A, B>, P, constant>>>;
+  static constexpr bool value = vendor_gemm_runs<equation<L, P>, Mem>();
+  using product = P;
+  static constexpr const P& product_of(const eq_t& eq) { return std::get<1>(eq.rhs.body.args); }
+  static constexpr auto rewritten(const eq_t& eq) {
+    using body_t = apply<op::where, comparison<C, A, B>, L, constant>;
+    const auto& args = eq.rhs.body.args;
+    return equation<L, normalization<Op, Q, body_t>>{eq.lhs, {body_t{{std::get<0>(args), eq.lhs, std::get<2>(args)}}}};
+  }
+};
+template <class Eq, class Mem>
+struct gemm_normalizer : gemm_normalizer_of<std::remove_cvref_t<Eq>, Mem> {};
+
 // Runs the equation as GEMMs into `out` (the head's buffer): beta = 0 assigns, beta = 1 accumulates.
 template <class Eq, class Store, class Space>
 void vendor_gemm(Store& s, const Space& space, const Eq& eq, typename Eq::head::value_type* out, bool accumulate) {
@@ -341,7 +396,7 @@ void vendor_gemm(Store& s, const Space& space, const Eq& eq, typename Eq::head::
   using T = typename Eq::head::value_type;
   using Prog = typename Store::program_type;
   using memory = typename Store::memory_space;
-  using R = typename Eq::rhs_type;
+  using R = gemm_rhs_t<typename Eq::rhs_type>;
   using first = std::conditional_t<plan.swap, typename gemm_operands<R>::second, typename gemm_operands<R>::first>;
   using second = std::conditional_t<plan.swap, typename gemm_operands<R>::first, typename gemm_operands<R>::second>;
   constexpr int head_slot = Prog::slot_of(Eq::head::name.view());

@@ -1,6 +1,8 @@
-// Convolutions and average pooling as equations with index expressions. A convolution is "valid": the store derives
-// the input's extent along a position from the reads, |t| + |u| - 1 for X(t + u), so bind the output positions and
-// the filter width and the input is the length they need (a bound input of another length is an extent error).
+// Convolutions, average and max pooling as equations with index expressions. A convolution is "valid": the store
+// derives the input's extent along a position from the reads, |t| + |u| - 1 for X(t + u), so bind the output positions
+// and the filter width and the input is the length they need (a bound input of another length is an extent error).
+// Its input's gradient is a convolution too: grad(X)(X#1, c) = grad(Y)(X#1 - u, o) F(o, c, u), X#1 running along X's
+// positions (autodiff/gradient.hpp), so stacked convolutions train.
 #pragma once
 #include <tensorlogic/nn/module.hpp>
 
@@ -81,6 +83,42 @@ struct avg_pool2d {
     using c = detail::back_index_t<X>;
     const auto yl = detail::at(typename detail::info<Y>::symbol{}, detail::leading<3>(y), px{} / W, py{} / W, c{});
     return program(yl = (1.0 / (W * W)) * x);
+  }
+  static constexpr auto parameters() { return wrt(); }
+  template <class Store>
+  void init(Store&, std::mt19937_64&, init_kind) const {}
+};
+
+// Max pooling over windows of W (stride W) of the last positional subscripts, written with the pooled tensor's own
+// indices: Y(..., a, c) = max_w X(..., W a + w, c), and in 2-D Y(..., a, b, c) = max_{w, v} X(..., W a + w, W b + v, c).
+// The window indices have static extent W ("max_pool<W>.w", "max_pool<W>.v"); bind the pooled extents (|a| = |x| / W
+// keeps every window inside X; a window reaching past X's end also compares the 0 read there). The gradient goes to
+// the arg-max of each window (to every tied cell).
+template <int W>
+struct max_pool1d {
+  static constexpr index<cat<"max_pool<", detail::decimal<W>(), ">.w">, W> w{};
+  template <class Y, class X>
+  constexpr auto operator()(const Y& y, const X& x) const {
+    using a = detail::back_index_t<Y, 1>;
+    using c = detail::back_index_t<Y>;
+    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<2>(x), W * a{} + w, c{});
+    return program(y = tensorlogic::max(w, xs));
+  }
+  static constexpr auto parameters() { return wrt(); }
+  template <class Store>
+  void init(Store&, std::mt19937_64&, init_kind) const {}
+};
+template <int W>
+struct max_pool2d {
+  static constexpr index<cat<"max_pool<", detail::decimal<W>(), ">.w">, W> w{};
+  static constexpr index<cat<"max_pool<", detail::decimal<W>(), ">.v">, W> v{};
+  template <class Y, class X>
+  constexpr auto operator()(const Y& y, const X& x) const {
+    using b = detail::back_index_t<Y, 1>;
+    using a = detail::back_index_t<Y, 2>;
+    using c = detail::back_index_t<Y>;
+    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<3>(x), W * a{} + w, W * b{} + v, c{});
+    return program(y = tensorlogic::max(w, v, xs));
   }
   static constexpr auto parameters() { return wrt(); }
   template <class Store>

@@ -8,13 +8,16 @@
 // and the term's indices) times its multiplications and additions, plus one operation per output element for each
 // elementwise function; bytes = every tensor read once plus the output written once (the compulsory traffic).
 #pragma once
+#include <array>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
 #include <tensorlogic/core/program.hpp>
+#include <tensorlogic/exec/eval.hpp>
 #include <tensorlogic/interop/to_string.hpp>
 
 namespace tensorlogic {
@@ -175,6 +178,7 @@ struct equation_estimate {
   kernel_class kind = kernel_class::map;
   double flops = 0;
   double bytes = 0;
+  const char* path = "";  // the kernel path the equation takes in the store's memory space (exec/eval.hpp)
 };
 
 // FLOPs and compulsory bytes of each equation with the store's extents.
@@ -204,6 +208,11 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
     }(typename Prog::symbols{});
     return static_cast<double>(b);
   };
+  static constexpr auto paths = []<std::size_t... E>(std::index_sequence<E...>) {
+    return std::array<const char*, sizeof...(E) + 1>{
+        detail::execution_path<E, Prog, typename Store::memory_space>()..., ""};
+  }(std::make_index_sequence<Prog::size>{});
+  std::size_t index = 0;
   std::apply(
       [&](const auto&... eq) {
         auto one = [&](const auto& q) {
@@ -211,6 +220,7 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
           equation_estimate e;
           e.text = to_string(q);
           e.kind = classify(q);
+          e.path = paths[index++];
           detail::rhs_info r;
           detail::collect_terms<typename Eq::rhs_type>(r);
           std::vector<std::string> lhs;
@@ -248,14 +258,14 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
   return out;
 }
 
-// One line per equation: the equation, its kernel class, estimated FLOPs and bytes, and their ratio.
+// One line per equation: the equation, its kernel class and kernel path, estimated FLOPs and bytes, and their ratio.
 template <class Prog, class Store>
 std::string explain(const Prog& prog, const Store& s) {
   std::string out;
   char buf[160];
   for (const auto& e : estimate(prog, s)) {
-    std::snprintf(buf, sizeof buf, "  [%s] %.4g FLOP, %.4g bytes, %.3g FLOP/byte\n", kernel_class_name(e.kind),
-                  e.flops, e.bytes, e.bytes > 0 ? e.flops / e.bytes : 0.0);
+    std::snprintf(buf, sizeof buf, "  [%s; %s] %.4g FLOP, %.4g bytes, %.3g FLOP/byte\n", kernel_class_name(e.kind),
+                  e.path, e.flops, e.bytes, e.bytes > 0 ? e.flops / e.bytes : 0.0);
     out += e.text + "\n" + buf;
   }
   return out;

@@ -1,9 +1,12 @@
 // Policy-gradient objectives for language-model RL as tensor-logic equations (ScaleRL, arXiv 2510.13786, and the
 // losses it compares): advantages (group, batch-level and no std normalization), per-token losses (CISPO, GRPO,
-// DAPO, GSPO, optionally times a truncated importance-sampling correction) and aggregations (sample, prompt and
-// token average), over tensors indexed by prompt p, completion g and token t. tl::rl::objective<...>() returns the
-// program whose rank-0 tensor tl::rl::loss is the loss (minus the objective); tl::gradient(prog, tl::rl::loss,
-// tl::wrt(tl::rl::logp)) differentiates it. Also: tl::rl::bind_hyperparameters, which binds the run-time scalars a
+// DAPO, GSPO, optionally times a truncated importance-sampling correction, GRPO / DAPO optionally with the dual
+// clip for negative advantages) and aggregations (sample, prompt and token average), over tensors indexed by prompt
+// p, completion g and token t, plus two optional regularizers aggregated the same way: a KL penalty against a
+// reference policy (k1 or k3 estimator) and an entropy bonus computed from the logits over a vocabulary index v.
+// tl::rl::objective<...>() returns the program whose rank-0 tensor tl::rl::loss is the loss (minus the objective);
+// tl::gradient(prog, tl::rl::loss, tl::wrt(tl::rl::logp)) differentiates it (add tl::rl::logits to the wrt list
+// for the entropy bonus's gradient). Also: tl::rl::bind_hyperparameters, which binds the run-time scalars a
 // program uses, and tl::rl::check_batch, a host-side validator of the inputs to run before tl::eval.
 #pragma once
 #include <cmath>
@@ -20,12 +23,14 @@ namespace tensorlogic::rl {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Symbols. Inputs: logp, logp_old, mask and reward (and logp_gen for the truncated-IS correction, advantage when the
-// advantages are given). Everything else is computed by the equations below.
+// advantages are given, logp_ref for the KL penalty, logits for the entropy bonus). Everything else is computed by
+// the equations below.
 // ---------------------------------------------------------------------------------------------------------------
 
 inline constexpr index<"p"> p;  // prompt
 inline constexpr index<"g"> g;  // completion of a prompt (its group has G members)
 inline constexpr index<"t"> t;  // token of a completion
+inline constexpr index<"v"> v;  // vocabulary entry (the entropy bonus's logits only)
 
 inline constexpr tensor<"logp", double, 3> logp;          // log pi_theta(y_{p,g,t} | ...), current policy
 inline constexpr tensor<"logp_old", double, 3> logp_old;  // log pi_old: the policy that the ratio is taken against
@@ -33,6 +38,8 @@ inline constexpr tensor<"logp_gen", double, 3> logp_gen;  // log-probs the gener
 inline constexpr tensor<"mask", double, 3> mask;          // 1 for a token of the completion, 0 for padding / dropped
 inline constexpr tensor<"reward", double, 2> reward;      // r_{p,g}
 inline constexpr tensor<"advantage", double, 2> advantage;  // A_{p,g}: computed, or given (advantage_norm::given)
+inline constexpr tensor<"logp_ref", double, 3> logp_ref;  // log pi_ref of the sampled tokens (KL penalty)
+inline constexpr tensor<"logits", double, 4> logits;      // Z_{p,g,t,v}: the policy's logits (entropy bonus)
 
 inline constexpr tensor<"comp_len", double, 2> comp_len;      // |y_{p,g}| = sum_t mask
 inline constexpr tensor<"present", double, 2> present;        // 1 if the completion has a token, else 0
@@ -57,7 +64,13 @@ inline constexpr tensor<"token_count", double, 0> token_count;      // max(sum m
 inline constexpr tensor<"sample_count", double, 0> sample_count;    // max(present completions, 1)
 inline constexpr tensor<"prompt_count", double, 0> prompt_count;    // max(prompts with a token, 1)
 inline constexpr tensor<"agg_weight", double, 3> agg_weight;        // the aggregation's weight of each token
-inline constexpr tensor<"loss", double, 0> loss;                    // sum agg_weight * token_loss
+inline constexpr tensor<"loss", double, 0> loss;  // sum agg_weight * token_loss (+ the regularizers' terms)
+
+inline constexpr tensor<"kl", double, 3> kl;                // per-token KL estimate, 0 on masked tokens
+inline constexpr tensor<"kl_mean", double, 0> kl_mean;      // sum agg_weight * kl: the aggregated KL
+inline constexpr tensor<"vocab_logp", double, 4> vocab_logp;  // log_softmax over v of the logits
+inline constexpr tensor<"entropy", double, 3> entropy;      // H_{p,g,t} = -sum_v pi log pi, 0 on masked tokens
+inline constexpr tensor<"entropy_mean", double, 0> entropy_mean;  // sum agg_weight * entropy
 
 inline constexpr scalar<"eps_max", double> eps_max;      // CISPO's absolute cap on rho
 inline constexpr scalar<"clip_eps", double> clip_eps;    // GRPO: clip(rho, 1 - eps, 1 + eps)
@@ -66,6 +79,9 @@ inline constexpr scalar<"clip_high", double> clip_high;
 inline constexpr scalar<"adv_eps", double> adv_eps;      // added to the std before dividing
 inline constexpr scalar<"std_ddof", double> std_ddof;    // 1: Bessel-corrected std, 0: population std
 inline constexpr scalar<"tis_cap", double> tis_cap;      // cap of the truncated importance weight
+inline constexpr scalar<"clip_ratio_c", double> clip_ratio_c;  // dual clip: the objective is >= c A when A < 0
+inline constexpr scalar<"kl_coef", double> kl_coef;      // beta of the KL penalty
+inline constexpr scalar<"entropy_coef", double> entropy_coef;  // coefficient of the entropy bonus
 
 // ---------------------------------------------------------------------------------------------------------------
 // Choices.
@@ -89,6 +105,22 @@ enum class advantage_norm {
   centered,   // A = r - mean_g r                                  (Dr. GRPO)
   group_std,  // A = (r - mean_g r) / (std_g r + adv_eps)          (GRPO)
   batch_std,  // A = (r - mean_g r) / (std of all those in the batch + adv_eps)   (ScaleRL)
+};
+
+// The per-token estimator of D_KL(pi_theta || pi_ref) from the sampled tokens, with d = logp_ref - logp.
+enum class kl_estimator {
+  none,  // no KL penalty
+  k1,    // -d = logp - logp_ref: unbiased, high variance, can be negative
+  k3,    // exp(d) - d - 1: unbiased, >= 0, low variance (GRPO's estimator; verl's "low_var_kl", without its clamp)
+};
+
+// Optional parts of an objective, the fifth template argument of tl::rl::objective (a structural aggregate, so
+// rl::extras{.kl = rl::kl_estimator::k3, .entropy = true} can be written in the template argument list). All off
+// by default, which is the plain objective.
+struct extras {
+  kl_estimator kl = kl_estimator::none;  // loss += kl_coef * kl_mean            (J - beta D_KL)
+  bool entropy = false;                  // loss -= entropy_coef * entropy_mean  (J + c H), needs tl::rl::logits
+  bool dual_clip = false;                // GRPO / DAPO: max(min(rho A, clip(rho) A), clip_ratio_c A) where A < 0
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -142,8 +174,21 @@ constexpr auto advantage_equations() {
 // loss of every token is multiplied by sg(min(exp(logp_old - logp_gen), tis_cap)): logp_old is then the trainer's
 // recomputed old policy and logp_gen what the generator recorded, and the weight corrects for the mismatch between
 // the two (generator kernels, or tokens generated under several policy versions as in PipelineRL).
-template <loss_kind Loss, bool TruncatedIS = false>
+// With DualClip (GRPO and DAPO), the clipped surrogate min(rho A, clip(rho) A) becomes
+// max(min(rho A, clip(rho) A), clip_ratio_c min(A, 0)): where A < 0 that is verl's and OpenRLHF's dual clip
+// max(min(rho A, clip(rho) A), c A), which bounds the loss of a token whose ratio is far above 1; where A >= 0 the
+// surrogate is >= 0 (rho > 0 and the clip's lower end 1 - eps > 0), so the max leaves it unchanged.
+template <loss_kind Loss, bool TruncatedIS = false, bool DualClip = false>
 constexpr auto token_loss_equations() {
+  static_assert(!DualClip || Loss == loss_kind::grpo || Loss == loss_kind::dapo,
+                "tensorlogic: rl::extras::dual_clip applies to loss_kind::grpo and loss_kind::dapo only");
+  constexpr auto surrogate = [](const auto& r, const auto& lo, const auto& hi) {
+    const auto clipped = tensorlogic::min(r * advantage(p, g), tensorlogic::clamp(r, lo, hi) * advantage(p, g));
+    if constexpr (DualClip)
+      return tensorlogic::max(clipped, clip_ratio_c * tensorlogic::min(advantage(p, g), 0.0));
+    else
+      return clipped;
+  };
   constexpr auto tis = [] {
     if constexpr (TruncatedIS)
       return tensorlogic::stop_grad(tis_weight(p, g, t));
@@ -170,20 +215,14 @@ constexpr auto token_loss_equations() {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
-                   token_loss(p, g, t) =
-                       -1.0 * mask(p, g, t) * tis() *
-                       tensorlogic::min(ratio(p, g, t) * advantage(p, g),
-                                        tensorlogic::clamp(ratio(p, g, t), 1.0 - clip_eps, 1.0 + clip_eps) *
-                                            advantage(p, g))));
+                   token_loss(p, g, t) = -1.0 * mask(p, g, t) * tis() *
+                                         surrogate(ratio(p, g, t), 1.0 - clip_eps, 1.0 + clip_eps)));
   } else if constexpr (Loss == loss_kind::dapo) {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
-                   token_loss(p, g, t) =
-                       -1.0 * mask(p, g, t) * tis() *
-                       tensorlogic::min(ratio(p, g, t) * advantage(p, g),
-                                        tensorlogic::clamp(ratio(p, g, t), 1.0 - clip_low, 1.0 + clip_high) *
-                                            advantage(p, g))));
+                   token_loss(p, g, t) = -1.0 * mask(p, g, t) * tis() *
+                                         surrogate(ratio(p, g, t), 1.0 - clip_low, 1.0 + clip_high)));
   } else {
     return std::tuple_cat(
         tis_eq(),
@@ -221,11 +260,46 @@ constexpr auto aggregation_equations() {
   }
 }
 
-// Every equation of one objective: lengths, advantages, per-token loss, aggregation.
-template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false>
+// The KL penalty (reference formula: J - beta D_KL(pi_theta || pi_ref) inside the aggregation): a per-token
+// estimate kl(p, g, t) from the sampled tokens' log-probs, aggregated with the policy loss's weights into kl_mean(),
+// and a second equation for loss() (equations with one left-hand side are summed) adding kl_coef * kl_mean().
+template <kl_estimator KL>
+constexpr auto kl_equations() {
+  if constexpr (KL == kl_estimator::none) {
+    return std::tuple();
+  } else {
+    constexpr auto estimate = [] {
+      if constexpr (KL == kl_estimator::k1)
+        return kl(p, g, t) = mask(p, g, t) * (logp(p, g, t) - logp_ref(p, g, t));
+      else
+        return kl(p, g, t) = mask(p, g, t) * (tensorlogic::exp(logp_ref(p, g, t) - logp(p, g, t)) -
+                                              (logp_ref(p, g, t) - logp(p, g, t)) - 1.0);
+    };
+    return std::tuple(estimate(), kl_mean() = agg_weight(p, g, t) * kl(p, g, t), loss() = kl_coef * kl_mean());
+  }
+}
+
+// The entropy bonus: the full-distribution entropy of the policy at each token, from its logits over the vocabulary
+// index v, H = -sum_v softmax(v, Z) log_softmax(v, Z), with softmax written exp(log_softmax); aggregated with the
+// policy loss's weights into entropy_mean(), and subtracted from the loss with entropy_coef (J + c H).
+template <bool Entropy>
+constexpr auto entropy_equations() {
+  if constexpr (!Entropy) {
+    return std::tuple();
+  } else {
+    return std::tuple(
+        vocab_logp(p, g, t, v) = tensorlogic::log_softmax(v, 1.0 * logits(p, g, t, v)),
+        entropy(p, g, t) = -1.0 * mask(p, g, t) * tensorlogic::exp(vocab_logp(p, g, t, v)) * vocab_logp(p, g, t, v),
+        entropy_mean() = agg_weight(p, g, t) * entropy(p, g, t), loss() = -1.0 * entropy_coef * entropy_mean());
+  }
+}
+
+// Every equation of one objective: lengths, advantages, per-token loss, aggregation, then the extras' terms.
+template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false, extras Extras = extras{}>
 constexpr auto objective_equations() {
-  return std::tuple_cat(length_equations(), advantage_equations<Norm>(), token_loss_equations<Loss, TruncatedIS>(),
-                        aggregation_equations<Agg>());
+  return std::tuple_cat(length_equations(), advantage_equations<Norm>(),
+                        token_loss_equations<Loss, TruncatedIS, Extras.dual_clip>(), aggregation_equations<Agg>(),
+                        kl_equations<Extras.kl>(), entropy_equations<Extras.entropy>());
 }
 
 namespace detail {
@@ -240,11 +314,12 @@ constexpr auto program_of(const Tuple& equations) {
 // ---------------------------------------------------------------------------------------------------------------
 
 // The objective's program: inputs logp, logp_old, mask, reward (advantage instead with advantage_norm::given;
-// logp_gen too with TruncatedIS), the scalars the choices use, and the computed tensors above; tl::rl::loss is the
-// loss. tl::gradient(objective<...>(), loss, tl::wrt(logp)) gives dloss/dlogp as grad(logp).
-template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false>
+// logp_gen too with TruncatedIS, logp_ref with a KL estimator, logits with the entropy bonus), the scalars the
+// choices use, and the computed tensors above; tl::rl::loss is the loss. tl::gradient(objective<...>(), loss,
+// tl::wrt(logp)) gives dloss/dlogp as grad(logp); tl::wrt(logp, logits) also dloss/dlogits.
+template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false, extras Extras = extras{}>
 constexpr auto objective() {
-  return detail::program_of(objective_equations<Loss, Agg, Norm, TruncatedIS>());
+  return detail::program_of(objective_equations<Loss, Agg, Norm, TruncatedIS, Extras>());
 }
 
 // ScaleRL's objective (§4): CISPO, prompt average, group-centred advantages divided by the batch std.
@@ -278,6 +353,10 @@ struct hyperparameters {
   double std_ddof = 1.0;    // Bessel-corrected, as TRL and verl (ScaleRL does not say)
   // No default: set it when the objective uses the truncated-IS correction.
   double tis_cap = std::numeric_limits<double>::quiet_NaN();
+  double clip_ratio_c = 10.0;  // dual clip; the reference's GRPO-TCR script value (verl's default is 3)
+  // No defaults (the reference gives no beta and no entropy coefficient): set them when the objective has the term.
+  double kl_coef = std::numeric_limits<double>::quiet_NaN();
+  double entropy_coef = std::numeric_limits<double>::quiet_NaN();
 };
 
 namespace detail {
@@ -316,6 +395,11 @@ void bind_hyperparameters(Store& s, const hyperparameters& hp) {
   set(adv_eps, hp.adv_eps, nonnegative, "must be finite and >= 0");
   set(std_ddof, hp.std_ddof, [](double v) { return v == 0 || v == 1; }, "must be 0 (population) or 1 (Bessel)");
   set(tis_cap, hp.tis_cap, positive, "must be positive (it has no default: set hyperparameters::tis_cap)");
+  set(clip_ratio_c, hp.clip_ratio_c, [](double v) { return std::isfinite(v) && v > 1; }, "must be finite and > 1");
+  set(kl_coef, hp.kl_coef, nonnegative,
+      "must be finite and >= 0 (it has no default: set hyperparameters::kl_coef)");
+  set(entropy_coef, hp.entropy_coef, nonnegative,
+      "must be finite and >= 0 (it has no default: set hyperparameters::entropy_coef)");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -343,13 +427,18 @@ inline std::string cell(const char* name, std::size_t a, std::size_t b, std::siz
   return std::string(name) + "[p=" + std::to_string(a) + ", g=" + std::to_string(b) + ", t=" + std::to_string(c) +
          "]";
 }
+inline std::string cell(const char* name, std::size_t a, std::size_t b, std::size_t c, std::size_t d) {
+  return std::string(name) + "[p=" + std::to_string(a) + ", g=" + std::to_string(b) + ", t=" + std::to_string(c) +
+         ", v=" + std::to_string(d) + "]";
+}
 }  // namespace detail
 
 // Checks the inputs of an objective's store on the host before tl::eval, and throws tl::error naming the first
 // culprit: "tensorlogic: rl::check_batch: " followed by e.g. "mask[p=0, g=1, t=2] = 0.5 is neither 0 nor 1",
 // "mask is 0 everywhere: no token counts in the loss", "reward[p=1, g=0] is not finite",
 // "logp_old[p=0, g=0, t=3] = 0.2 is not a finite log-probability (<= 0)" (checked on unmasked tokens only, for the
-// log-prob tensors that are inputs of the program), "advantage[p=0, g=1] is not finite".
+// log-prob tensors that are inputs of the program: logp, logp_old, logp_gen, logp_ref), "advantage[p=0, g=1] is
+// not finite", "logits[p=0, g=1, t=2, v=4] = inf is not finite" (on every token, masked ones too).
 // Only the symbols the program has are checked; a log-prob tensor the program computes (from a model) is skipped.
 template <class Store>
 void check_batch(const Store& s) {
@@ -386,6 +475,7 @@ void check_batch(const Store& s) {
   check_logprob(logp);
   check_logprob(logp_old);
   check_logprob(logp_gen);
+  check_logprob(logp_ref);
 
   auto check_finite_2d = [&]<class Sym>(const Sym& sym) {
     if constexpr (prog::template contains<Sym>) {
@@ -399,6 +489,23 @@ void check_batch(const Store& s) {
   };
   check_finite_2d(reward);
   check_finite_2d(advantage);
+
+  using logits_t = std::remove_cvref_t<decltype(logits)>;
+  if constexpr (prog::template contains<logits_t>) {
+    if (!detail::is_computed<prog>(logits_t::name.view())) {
+      const auto z = detail::host_copy(s[logits]);
+      const std::size_t nv = z.extent(3);
+      for (std::size_t a = 0; a < np; ++a)
+        for (std::size_t b = 0; b < ng; ++b)
+          for (std::size_t c = 0; c < nt; ++c)
+            for (std::size_t d = 0; d < nv; ++d)
+              if (!std::isfinite(z(a, b, c, d)))
+                fail(detail::cell("logits", a, b, c, d) + " = " + detail::number(z(a, b, c, d)) + " is not finite" +
+                     (m(a, b, c) == 0.0 ? " (masked tokens' logits are checked too: grad(logits) of a row reads all "
+                                          "of it, so a NaN there would reach a model's weights)"
+                                        : ""));
+    }
+  }
 }
 
 }  // namespace tensorlogic::rl

@@ -1,0 +1,484 @@
+// Flat addressing for maps and reductions. A flat map reads every tensor at the left-hand side's own subscripts, so
+// cell c reads element c of each buffer. A row reduction, r(L) = sum over S of body(L, S), whose body reads each
+// tensor at L followed by S (or at L alone, S alone, or nothing) reads element c * |S| + k: the cells' rows are
+// contiguous and the kernel walks them with independent accumulator lanes that the compiler vectorizes. A column
+// reduction reads S followed by L (a bias gradient: db(o) = dY(n, o)); its kernel walks a block of neighbouring
+// cells per projected position, so the innermost loop is again contiguous. Device code only.
+#pragma once
+#include <Kokkos_Core.hpp>
+
+#include <tensorlogic/exec/basics.hpp>
+#include <tensorlogic/plan/descriptor.hpp>
+
+namespace tensorlogic::exec {
+
+inline constexpr int max_subscripts = 16;
+
+// The positions of a subscript list made only of plain indices.
+template <class Dims>
+struct plain_positions {
+  static constexpr bool plain = false;
+  static constexpr int size = 0;
+  static constexpr int at(int) { return -1; }
+};
+template <int... P>
+struct plain_positions<plan::dims<plan::dim_var<P>...>> {
+  static constexpr bool plain = sizeof...(P) <= max_subscripts;
+  static constexpr int size = static_cast<int>(sizeof...(P));
+  static constexpr int at(int k) {
+    constexpr int v[] = {P..., -1};
+    return v[k];
+  }
+};
+
+// How a reduction's body reads its tensors: L are the left-hand side's positions, S the projected ones; perm is the
+// order in which the references read S (the first reference that reads S fixes it; every other must agree).
+struct row_layout {
+  bool ok = true;
+  bool column = false;
+  int nl = 0, nr = 0, np = -1;
+  int lhs[max_subscripts]{}, red[max_subscripts]{}, perm[max_subscripts]{};
+
+  constexpr bool same(const int* p, const int* q, int n) const {
+    for (int k = 0; k < n; ++k)
+      if (p[k] != q[k]) return false;
+    return true;
+  }
+  // Whether q[0..nr) reads S in the layout's order; fixes the order the first time when `fix`.
+  constexpr bool reads_red(const int* q, bool fix) {
+    if (np >= 0) return same(q, perm, nr);
+    if (!fix) return false;
+    for (int a = 0; a < nr; ++a) {
+      bool found = false;
+      for (int b = 0; b < nr; ++b) found = found || q[a] == red[b];
+      for (int b = 0; b < a; ++b)
+        if (q[b] == q[a]) return false;
+      if (!found) return false;
+    }
+    for (int a = 0; a < nr; ++a) perm[a] = q[a];
+    np = nr;
+    return true;
+  }
+  // 0: a scalar, 1: reads L (one value per cell), 2: reads L and S (the full body), 3: reads S; -1: none of these.
+  constexpr int kind(const int* p, int n, bool fix) {
+    if (n == 0) return 0;
+    if (n == nl + nr) {
+      if (!column && same(p, lhs, nl) && reads_red(p + nl, fix)) return 2;
+      if (column && same(p + nr, lhs, nl) && reads_red(p, fix)) return 2;
+    }
+    if (n == nl && same(p, lhs, nl)) return 1;
+    if (n == nr && reads_red(p, fix)) return 3;
+    return -1;
+  }
+};
+
+template <class Dims>
+constexpr int read_kind(row_layout& r, bool fix) {
+  using pp = plain_positions<Dims>;
+  if constexpr (!pp::plain) {
+    return -1;
+  } else {
+    int p[max_subscripts + 1]{};
+    for (int k = 0; k < pp::size; ++k) p[k] = pp::at(k);
+    return r.kind(p, pp::size, fix);
+  }
+}
+
+// Visits every reference of an elementwise body; anything else (a nested projection, a normalizer, a comparison of
+// indices, an index expression) makes the layout unusable.
+template <class Node>
+struct row_scan {
+  static constexpr void run(row_layout& r) { r.ok = false; }
+};
+template <>
+struct row_scan<plan::d_const> {
+  static constexpr void run(row_layout&) {}
+};
+template <int Slot, class Dims>
+struct row_scan<plan::d_ref<Slot, Dims>> {
+  static constexpr void run(row_layout& r) {
+    if (read_kind<Dims>(r, true) < 0) r.ok = false;
+  }
+};
+template <op Op, class A>
+struct row_scan<plan::d_apply1<Op, A>> {
+  static constexpr void run(row_layout& r) { row_scan<A>::run(r); }
+};
+template <op Op, class A, class B>
+struct row_scan<plan::d_apply2<Op, A, B>> {
+  static constexpr void run(row_layout& r) {
+    row_scan<A>::run(r);
+    row_scan<B>::run(r);
+  }
+};
+template <op Op, class A, class B, class C>
+struct row_scan<plan::d_apply3<Op, A, B, C>> {
+  static constexpr void run(row_layout& r) {
+    row_scan<A>::run(r);
+    row_scan<B>::run(r);
+    row_scan<C>::run(r);
+  }
+};
+
+// Left-hand-side subscripts that are distinct plain indices (no diagonal), or none (a rank-0 result).
+template <class Dims>
+struct distinct_plain {
+  static constexpr bool value = false;
+};
+template <>
+struct distinct_plain<plan::dims<>> {
+  static constexpr bool value = true;
+};
+template <int... Pos>
+constexpr bool distinct_positions() {
+  const int p[] = {Pos..., -1};
+  for (int a = 0; a < static_cast<int>(sizeof...(Pos)); ++a)
+    for (int b = a + 1; b < static_cast<int>(sizeof...(Pos)); ++b)
+      if (p[a] == p[b]) return false;
+  return sizeof...(Pos) > 0;
+}
+template <int... Pos>
+struct distinct_plain<plan::dims<plan::dim_var<Pos>...>> {
+  static constexpr bool value = distinct_positions<Pos...>();
+};
+
+// The layout of the projection of Body over positions Red... into a left-hand side with subscripts LhsDims.
+template <class LhsDims, bool Column, class Body, int... Red>
+struct rows {
+  static constexpr row_layout layout = [] {
+    row_layout r;
+    r.column = Column;
+    using pl = plain_positions<LhsDims>;
+    constexpr int red[] = {Red..., -1};
+    r.nr = static_cast<int>(sizeof...(Red));
+    if (!pl::plain || r.nr == 0 || r.nr > max_subscripts) {
+      r.ok = false;
+      return r;
+    }
+    r.nl = pl::size;
+    for (int k = 0; k < r.nl; ++k) r.lhs[k] = pl::at(k);
+    for (int k = 0; k < r.nr; ++k) r.red[k] = red[k];
+    row_scan<Body>::run(r);
+    if (r.np < 0) {
+      for (int k = 0; k < r.nr; ++k) r.perm[k] = red[k];
+      r.np = r.nr;
+    }
+    return r;
+  }();
+  static constexpr bool value = layout.ok;
+  template <class Dims>
+  static constexpr int kind() {
+    row_layout r = layout;
+    return read_kind<Dims>(r, false);
+  }
+  // as a constant (device code reads constants, not host constexpr functions)
+  template <class Dims>
+  static constexpr int kind_of = kind<Dims>();
+};
+
+// The projections this path runs: sums, means, maxima and minima.
+template <reduce_op Op>
+inline constexpr bool lane_reducible =
+    Op == reduce_op::sum || Op == reduce_op::mean || Op == reduce_op::max || Op == reduce_op::min;
+
+template <reduce_op Op, class R>
+struct lane_reducer {
+  KOKKOS_INLINE_FUNCTION static R init() {
+    constexpr R big = R(3.0e38) > R(0) ? R(3.0e38) : R(1.0e300);
+    if constexpr (Op == reduce_op::max) return -big;
+    if constexpr (Op == reduce_op::min) return big;
+    return R(0);
+  }
+  KOKKOS_INLINE_FUNCTION static R join(const R acc, const R v) {
+    if constexpr (Op == reduce_op::max) return v > acc ? v : acc;
+    if constexpr (Op == reduce_op::min) return v < acc ? v : acc;
+    return acc + v;
+  }
+  KOKKOS_INLINE_FUNCTION static R finish(const R acc, const long count) {
+    if constexpr (Op == reduce_op::mean) return count > 0 ? acc / R(count) : R(0);
+    return acc;
+  }
+};
+
+// Independent accumulators per row: one vector's worth on the host, one on devices (a thread per cell there).
+template <class R>
+KOKKOS_INLINE_FUNCTION constexpr int reduction_lanes() {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return 1;
+#else
+  return sizeof(R) <= 4 ? 16 : 8;
+#endif
+}
+
+// Where a reference reads at a point of a reduction: the output cell, the body's flat position, the projected one.
+struct row_point {
+  long cell;
+  long full;
+  long k;
+};
+
+template <class Rows>
+struct row_cells {
+  using point = row_point;
+  template <class Dims>
+  KOKKOS_INLINE_FUNCTION static long offset(const point& p) {
+    constexpr int kind = Rows::template kind_of<Dims>;
+    if constexpr (kind == 0) return 0;
+    if constexpr (kind == 1) return p.cell;
+    if constexpr (kind == 2) return p.full;
+    return p.k;
+  }
+};
+
+template <class R, class Ctx, class Addr>
+struct offset_evaluator;
+
+// Flat addressing: a point is the cell itself; a projection inside is a row reduction over its own row.
+template <class LhsDims>
+struct flat_cells {
+  using point = long;
+  template <class Dims>
+  KOKKOS_INLINE_FUNCTION static long offset(const point& cell) {
+    if constexpr (std::is_same_v<Dims, plan::dims<>>)
+      return 0;
+    else
+      return cell;
+  }
+
+  template <class Ctx, int... Red>
+  KOKKOS_INLINE_FUNCTION static long row_length(const Ctx& c) {
+    long n = 1;
+    ((n *= c.template index_extent<Red>()), ...);
+    return n;
+  }
+
+  template <class R, class Ctx, reduce_op Op, class Body, int... Red>
+  KOKKOS_INLINE_FUNCTION static R project(const Body& body, const Ctx& c, const long cell) {
+    using ev = offset_evaluator<R, Ctx, row_cells<rows<LhsDims, false, Body, Red...>>>;
+    using red = lane_reducer<Op, R>;
+    constexpr int W = reduction_lanes<R>();
+    const long n = row_length<Ctx, Red...>(c);
+    const long base = cell * n;
+    R acc[W];
+    for (int l = 0; l < W; ++l) acc[l] = red::init();
+    long k = 0;
+    for (; k + W <= n; k += W)
+      for (int l = 0; l < W; ++l) acc[l] = red::join(acc[l], ev::eval(body, c, row_point{cell, base + k + l, k + l}));
+    for (; k < n; ++k) acc[0] = red::join(acc[0], ev::eval(body, c, row_point{cell, base + k, k}));
+    for (int w = W / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) acc[l] = red::join(acc[l], acc[l + w]);
+    return red::finish(acc[0], n);
+  }
+};
+
+// Elementwise evaluation of a lowered node at a point, each reference at the offset its addressing gives.
+template <class R, class Ctx, class Addr>
+struct offset_evaluator {
+  using point = typename Addr::point;
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_const& n, const Ctx&, const point&) {
+    return static_cast<R>(n.value);
+  }
+  template <int Slot, class Dims>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_ref<Slot, Dims>&, const Ctx& c, const point& p) {
+    return static_cast<R>(table_get<Slot>::get(c.table).data[Addr::template offset<Dims>(p)]);
+  }
+  template <op Op, class A>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply1<Op, A>& n, const Ctx& c, const point& p) {
+    return elementwise<R>::template unary<Op>(eval(n.a, c, p));
+  }
+  template <op Op, class A, class B>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply2<Op, A, B>& n, const Ctx& c, const point& p) {
+    return elementwise<R>::template binary<Op>(eval(n.a, c, p), eval(n.b, c, p));
+  }
+  template <op Op, class A, class B, class C>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply3<Op, A, B, C>& n, const Ctx& c, const point& p) {
+    return elementwise<R>::template ternary<Op>(eval(n.a, c, p), eval(n.b, c, p), eval(n.c, c, p));
+  }
+  template <int Pos>
+  KOKKOS_INLINE_FUNCTION static long side(const plan::dim_var<Pos>&, const point& p) {
+    return Addr::template coordinate<Pos>(p);
+  }
+  template <int Pos>
+  KOKKOS_INLINE_FUNCTION static long side(const plan::dim_affine<Pos>& d, const point& p) {
+    const long v = d.coef[0] * Addr::template coordinate<Pos>(p) + d.offset;
+    return d.divisor == 1 ? v : floor_div(v, d.divisor);
+  }
+  template <cmp_op Op, class A, class B>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_compare<Op, A, B>& n, const Ctx&, const point& p) {
+    return compare_indices<Op>(side(n.a, p), side(n.b, p)) ? R(1) : R(0);
+  }
+  template <reduce_op Op, class Body, int... Red>
+  KOKKOS_INLINE_FUNCTION static R eval(const plan::d_project<Op, Body, Red...>& n, const Ctx& c, const point& p) {
+    return Addr::template project<R, Ctx, Op, Body, Red...>(n.body, c, p);
+  }
+};
+
+// Whether a node runs on flat addressing: references at the left-hand side's subscripts or scalars, elementwise
+// functions, and row reductions. With Coords (a normalizer's rows), comparisons of the left-hand side's indices
+// instead of row reductions.
+template <class Node, class LhsDims, bool Coords = false>
+struct flat_map {
+  static constexpr bool value = false;
+};
+template <class LhsDims, bool Coords>
+struct flat_map<plan::d_const, LhsDims, Coords> {
+  static constexpr bool value = true;
+};
+template <int Slot, class Dims, class LhsDims, bool Coords>
+struct flat_map<plan::d_ref<Slot, Dims>, LhsDims, Coords> {
+  static constexpr bool value = std::is_same_v<Dims, plan::dims<>> || std::is_same_v<Dims, LhsDims>;
+};
+template <op Op, class A, class LhsDims, bool Coords>
+struct flat_map<plan::d_apply1<Op, A>, LhsDims, Coords> {
+  static constexpr bool value = flat_map<A, LhsDims, Coords>::value;
+};
+template <op Op, class A, class B, class LhsDims, bool Coords>
+struct flat_map<plan::d_apply2<Op, A, B>, LhsDims, Coords> {
+  static constexpr bool value = flat_map<A, LhsDims, Coords>::value && flat_map<B, LhsDims, Coords>::value;
+};
+template <op Op, class A, class B, class C, class LhsDims, bool Coords>
+struct flat_map<plan::d_apply3<Op, A, B, C>, LhsDims, Coords> {
+  static constexpr bool value = flat_map<A, LhsDims, Coords>::value && flat_map<B, LhsDims, Coords>::value &&
+                                flat_map<C, LhsDims, Coords>::value;
+};
+template <reduce_op Op, class Body, int... Red, class LhsDims>
+struct flat_map<plan::d_project<Op, Body, Red...>, LhsDims, false> {
+  static constexpr bool value = lane_reducible<Op> && rows<LhsDims, false, Body, Red...>::value;
+};
+// The subscript of position Pos in a plain subscript list, or -1.
+template <class Dims, int Pos>
+constexpr int subscript_of() {
+  using pp = plain_positions<Dims>;
+  for (int k = 0; k < pp::size; ++k)
+    if (pp::at(k) == Pos) return k;
+  return -1;
+}
+// One side of a comparison: a left-hand-side index, or an affine function of one.
+template <class D, class LhsDims>
+inline constexpr bool compared_side = false;
+template <int Pos, class LhsDims>
+inline constexpr bool compared_side<plan::dim_var<Pos>, LhsDims> = subscript_of<LhsDims, Pos>() >= 0;
+template <int Pos, class LhsDims>
+inline constexpr bool compared_side<plan::dim_affine<Pos>, LhsDims> = subscript_of<LhsDims, Pos>() >= 0;
+template <cmp_op Op, class A, class B, class LhsDims>
+struct flat_map<plan::d_compare<Op, A, B>, LhsDims, true> {
+  static constexpr bool value = compared_side<A, LhsDims> && compared_side<B, LhsDims>;
+};
+
+// A normalizer's rows on flat addressing: a point is the cell, its position along the normalized (last) subscript
+// and the coordinates of its row (for comparisons of indices).
+template <class LhsDims>
+struct norm_cells {
+  struct point {
+    long cell;
+    long last;
+    const long* row;
+  };
+  template <class Dims>
+  KOKKOS_INLINE_FUNCTION static long offset(const point& p) {
+    if constexpr (std::is_same_v<Dims, plan::dims<>>)
+      return 0;
+    else
+      return p.cell;
+  }
+  template <int Pos>
+  static constexpr int subscript = subscript_of<LhsDims, Pos>();
+  template <int Pos>
+  KOKKOS_INLINE_FUNCTION static long coordinate(const point& p) {
+    constexpr int k = subscript<Pos>;
+    if constexpr (k == plain_positions<LhsDims>::size - 1)
+      return p.last;
+    else
+      return p.row[k];
+  }
+};
+
+// A right-hand side that is one normalizer over the left-hand side's last subscript, its body on flat addressing
+// with index comparisons (softmax(q, where(q <= p, S, -1e30)), lnorm(e, X)).
+template <class Rhs, class LhsDims>
+struct normalizer_rows {
+  static constexpr bool value = false;
+};
+template <norm_op Op, int Pos, class Body, class LhsDims>
+struct normalizer_rows<plan::d_normalize<Op, Pos, Body>, LhsDims> {
+  static constexpr bool value = plain_positions<LhsDims>::size > 0 &&
+                                subscript_of<LhsDims, Pos>() == plain_positions<LhsDims>::size - 1 &&
+                                flat_map<Body, LhsDims, true>::value;
+};
+
+// The longest row a flat node reduces per cell (1 without reductions): sizes the host's work items.
+template <class Node>
+struct flat_row_length {
+  template <class Ctx>
+  static long get(const Ctx&) {
+    return 1;
+  }
+};
+template <op Op, class A>
+struct flat_row_length<plan::d_apply1<Op, A>> : flat_row_length<A> {};
+template <op Op, class A, class B>
+struct flat_row_length<plan::d_apply2<Op, A, B>> {
+  template <class Ctx>
+  static long get(const Ctx& c) {
+    return flat_row_length<A>::get(c) + flat_row_length<B>::get(c);
+  }
+};
+template <op Op, class A, class B, class C>
+struct flat_row_length<plan::d_apply3<Op, A, B, C>> {
+  template <class Ctx>
+  static long get(const Ctx& c) {
+    return flat_row_length<A>::get(c) + flat_row_length<B>::get(c) + flat_row_length<C>::get(c);
+  }
+};
+template <reduce_op Op, class Body, int... Red>
+struct flat_row_length<plan::d_project<Op, Body, Red...>> {
+  template <class Ctx>
+  static long get(const Ctx& c) {
+    long n = 1;
+    ((n *= c.template index_extent<Red>()), ...);
+    return n;
+  }
+};
+
+// Whether a flat node contains a row reduction.
+template <class Node>
+struct flat_row_reduces {
+  static constexpr bool value = false;
+};
+template <op Op, class A>
+struct flat_row_reduces<plan::d_apply1<Op, A>> : flat_row_reduces<A> {};
+template <op Op, class A, class B>
+struct flat_row_reduces<plan::d_apply2<Op, A, B>> {
+  static constexpr bool value = flat_row_reduces<A>::value || flat_row_reduces<B>::value;
+};
+template <op Op, class A, class B, class C>
+struct flat_row_reduces<plan::d_apply3<Op, A, B, C>> {
+  static constexpr bool value = flat_row_reduces<A>::value || flat_row_reduces<B>::value || flat_row_reduces<C>::value;
+};
+template <reduce_op Op, class Body, int... Red>
+struct flat_row_reduces<plan::d_project<Op, Body, Red...>> {
+  static constexpr bool value = true;
+};
+
+// A right-hand side that is one column reduction: a projection whose body reads S followed by L.
+template <class Rhs, class LhsDims>
+struct column_reduction {
+  static constexpr bool value = false;
+};
+template <reduce_op Op, class Body, int... Red, class LhsDims>
+struct column_reduction<plan::d_project<Op, Body, Red...>, LhsDims> {
+  static constexpr bool value = lane_reducible<Op> && plain_positions<LhsDims>::size > 0 &&
+                                rows<LhsDims, true, Body, Red...>::value &&
+                                !rows<LhsDims, false, Body, Red...>::value;
+  using rows_t = rows<LhsDims, true, Body, Red...>;
+  using body_t = Body;
+  static constexpr reduce_op operation = Op;
+  template <class Ctx>
+  KOKKOS_INLINE_FUNCTION static long length(const Ctx& c) {
+    long n = 1;
+    ((n *= c.template index_extent<Red>()), ...);
+    return n;
+  }
+};
+
+}  // namespace tensorlogic::exec
