@@ -2,7 +2,8 @@
 // OpenBLAS cblas_sgemm, Eigen Tensor contract and a naive loop; the fused Y = relu(W X + b) against sgemm followed
 // by a separate elementwise pass; attention's batched scores S(n,h,p,q) = Q(n,p,h,d) K(n,q,h,d) s against one
 // cblas_sgemm per (n, h) and the generic kernel; an elementwise equation and a row reduction over 16M floats against a
-// STREAM-triad loop. The library's cases are registered with tl::benchmark::add (FLOP/s and bytes/s from
+// STREAM-triad loop; a three-factor chain Y = A B C in the planner's order against two cblas_sgemm calls in the best
+// order and left to right, and against the single loop. The library's cases are registered with tl::benchmark::add (FLOP/s and bytes/s from
 // tl::estimate). After the run, a table gives each library case's time relative to its baseline.
 //
 // Fair OpenBLAS timings need the environment's OpenBLAS tuning variables unset and one thread:
@@ -63,6 +64,11 @@ inline constexpr tl::tensor<"Q", float, 4> Qt;
 inline constexpr tl::tensor<"K", float, 4> Kt;
 inline constexpr tl::tensor<"S", float, 4> St;
 constexpr auto scores = tl::program(St(n_, h_, p_, q_) = Qt(n_, p_, h_, d_) * Kt(n_, q_, h_, d_) * s);
+// A chain of three factors: the planner's pairwise order (here A (B C): two thin GEMMs) against two cblas_sgemm calls
+// in the best order, the same calls left to right ((A B) C, what an einsum without a path search does), and the
+// single loop over all four indices (tl::set_contraction_order(false)).
+inline constexpr tl::index<"l"> l_;
+constexpr auto chain = tl::program(Y(i, l_) = A(i, j) * B(j, k) * C(k, l_));
 // Reductions: a row sum (the projected index is the contiguous one: lanes of accumulators) and a column sum (a bias
 // gradient's shape: blocks of neighbouring cells per row).
 constexpr auto row_sum = tl::program(r(i) = X(i, j));
@@ -254,6 +260,48 @@ void add_memory_bound(std::size_t n) {
   pairs.push_back({"column_sum/tensorlogic/" + tag, "triad/stream_loop/" + tag});
 }
 
+void add_chain(std::size_t ni, std::size_t nj, std::size_t nk, std::size_t nl) {
+  const std::string tag = std::to_string(ni) + "x" + std::to_string(nj) + "x" + std::to_string(nk) + "x" + std::to_string(nl);
+  auto a = random_floats(ni * nj, 11);
+  auto bm = random_floats(nj * nk, 12);
+  auto c = random_floats(nk * nl, 13);
+  auto& st = kept<store_of<decltype(chain)>>(chain, tl::extents(i = ni, j = nj, k = nk, l_ = nl));
+  tl::bind(st, A, a->data(), a->size());
+  tl::bind(st, B, bm->data(), bm->size());
+  tl::bind(st, C, c->data(), c->size());
+  tl::benchmark::add("chain3/tensorlogic/" + tag, chain, st)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(("chain3/tensorlogic_single_loop/" + tag).c_str(), [&st](benchmark::State& state) {
+    tl::set_contraction_order(false);
+    for (auto _ : state) {
+      tl::eval(chain, st);
+      Kokkos::fence();
+    }
+    tl::set_contraction_order(true);
+  })->Unit(benchmark::kMillisecond)->Iterations(1);
+  pairs.push_back({"chain3/tensorlogic/" + tag, "chain3/tensorlogic_single_loop/" + tag});
+#if TENSORLOGIC_BENCH_HAVE_OPENBLAS
+  const int I = static_cast<int>(ni), J = static_cast<int>(nj), K = static_cast<int>(nk), L = static_cast<int>(nl);
+  benchmark::RegisterBenchmark(("chain3/openblas_best/" + tag).c_str(), [=](benchmark::State& state) {
+    std::vector<float> t(nj * nl), y(ni * nl);
+    for (auto _ : state) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, J, L, K, 1.0f, bm->data(), K, c->data(), L, 0.0f, t.data(), L);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, I, L, J, 1.0f, a->data(), J, t.data(), L, 0.0f, y.data(), L);
+      benchmark::DoNotOptimize(y.data());
+    }
+  })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(("chain3/openblas_left_to_right/" + tag).c_str(), [=](benchmark::State& state) {
+    std::vector<float> t(ni * nk), y(ni * nl);
+    for (auto _ : state) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, I, K, J, 1.0f, a->data(), J, bm->data(), K, 0.0f, t.data(), K);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, I, L, K, 1.0f, t.data(), K, c->data(), L, 0.0f, y.data(), L);
+      benchmark::DoNotOptimize(y.data());
+    }
+  })->Unit(benchmark::kMillisecond);
+  pairs.push_back({"chain3/tensorlogic/" + tag, "chain3/openblas_best/" + tag});
+  pairs.push_back({"chain3/tensorlogic/" + tag, "chain3/openblas_left_to_right/" + tag});
+#endif
+}
+
 // Console output as usual, then each library case's time over its baseline's (and bytes/s ratios for the
 // memory-bound cases, where the two move different byte counts).
 class ratio_reporter : public benchmark::ConsoleReporter {
@@ -299,6 +347,7 @@ int main(int argc, char** argv) {
   add_dense_layer(1024);
   add_batched(8, 8, 256, 64);
   add_memory_bound(std::size_t{1} << 24);
+  add_chain(1024, 64, 1024, 64);
   benchmark::Initialize(&argc, argv);
   ratio_reporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -1,15 +1,29 @@
 // Datalog benchmarks: transitive closure and same generation on random directed graphs (n nodes, m edges) and on
 // chains, solved by tl::logic::solve (bit-matrix and hash-join kernels), with gringo (Debian's grounder, which
 // evaluates stratified programs while grounding) on the same facts when it is on the PATH, and Soufflé when the
-// SOUFFLE environment variable names its binary. Each case reports facts derived, seconds per solve (the
+// SOUFFLE environment variable names its binary. Each engine case reports facts derived, seconds per solve (the
 // benchmark's time), the database's bytes after solving, and the process's peak resident memory so far.
 //
 //   bench_logic_closure --benchmark_filter=closure
+//   SOUFFLE=/path/to/souffle bench_logic_closure --benchmark_filter=closure
+//   SOUFFLE=/path/to/souffle SOUFFLE_COMPILED=1 bench_logic_closure --benchmark_filter=closure
 //
-// One thread. Facts files for the baselines go to $TMPDIR (or /tmp).
+// Soufflé gets the same edges (Edge.facts) and the same two rules, with .printsize Path, so it counts the closure
+// and writes nothing. closure/souffle/<graph> times one interpreted run, `souffle -j1 -F dir closure.dl`;
+// with SOUFFLE_COMPILED set (any value), closure/souffle_compiled/<graph> also times the program compiled by
+// Soufflé: `souffle -o binary closure.dl` once per process, untimed, then `binary -j1 -F dir` per iteration. Both
+// times are the whole process (start, reading the facts, the fixpoint), wall clock; "cpu_ms" is that process's
+// user + system time (the figure to compare with the engine cases' CPU column on a busy machine), "facts" the
+// size Soufflé printed and "peak_rss_MB" that process's own peak resident memory (each Soufflé process is started
+// and measured by a fresh copy of this program, `bench_logic_closure --measure program args...`).
+//
+// One thread. Facts files and the compiled Soufflé program go to $TMPDIR (or /tmp).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -124,9 +138,100 @@ void gringo_case(benchmark::State& state, const edges_t& edges, const std::strin
   run_external(state, "gringo --text " + file + " > /dev/null");
 }
 
-// Soufflé (interpreted unless SOUFFLE names a wrapper that compiles): counts the closure with .printsize.
-void souffle_case(benchmark::State& state, const edges_t& edges, const std::string& name) {
-  const char* souffle = std::getenv("SOUFFLE");
+struct process_result {
+  bool ok = false;
+  std::string out;         // its standard output
+  double seconds = 0;      // wall clock, start to exit
+  double cpu_seconds = 0;  // its user + system time
+  double peak_rss_mb = 0;  // its own peak resident memory
+};
+
+// Starts argv[0] with argv, waits for it and returns its exit status, wall-clock seconds and rusage.
+int spawn_and_wait(char* const* argv, double& seconds, rusage& u) {
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  int status = 0;
+  while (wait4(pid, &status, 0, &u) < 0 && errno == EINTR) {
+  }
+  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// `bench_logic_closure --measure program args...`: runs the program and appends its measurements to its output.
+// A child forked straight from the benchmark would count the benchmark's resident pages at the fork in its peak,
+// so the benchmark starts a fresh copy of itself (a few MB) to fork and measure the program.
+int measure_main(char** argv) {
+  double seconds = 0;
+  rusage u{};
+  const int rc = spawn_and_wait(argv, seconds, u);
+  const double cpu = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+                     static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  std::printf("\ntensorlogic_measure %.6f %.6f %ld\n", seconds, cpu, static_cast<long>(u.ru_maxrss));
+  return rc;
+}
+
+// Runs a program (no shell) through measure_main, with its standard output captured.
+process_result run_process(const std::vector<std::string>& args) {
+  std::vector<std::string> all{"/proc/self/exe", "--measure"};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (const std::string& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  process_result r;
+  int fd[2];
+  if (pipe(fd) != 0) return r;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd[1], STDOUT_FILENO);
+    close(fd[0]);
+    close(fd[1]);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fd[1]);
+  if (pid < 0) {
+    close(fd[0]);
+    return r;
+  }
+  std::string out;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t k = read(fd[0], buffer, sizeof buffer);
+    if (k > 0)
+      out.append(buffer, static_cast<std::size_t>(k));
+    else if (k == 0 || errno != EINTR)
+      break;
+  }
+  close(fd[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const bool exited_0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const std::size_t at = out.rfind("\ntensorlogic_measure ");
+  if (at == std::string::npos) return r;
+  long maxrss_kb = 0;
+  if (std::sscanf(out.c_str() + at, "\ntensorlogic_measure %lf %lf %ld", &r.seconds, &r.cpu_seconds, &maxrss_kb) != 3)
+    return r;
+  r.out = out.substr(0, at);
+  r.peak_rss_mb = static_cast<double>(maxrss_kb) / 1024.0;
+  r.ok = exited_0;
+  return r;
+}
+
+std::string joined(const std::vector<std::string>& args) {
+  std::string s;
+  for (const std::string& a : args) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+// Soufflé on the same edges: counts the closure with .printsize (see the header comment).
+void souffle_case(benchmark::State& state, const edges_t& edges, const std::string& name, bool compiled) {
+  const std::string souffle = std::getenv("SOUFFLE");
   const std::string dir = temp_dir() + "/tensorlogic_bench_" + name;
   std::system(("mkdir -p " + dir).c_str());
   {
@@ -136,7 +241,33 @@ void souffle_case(benchmark::State& state, const edges_t& edges, const std::stri
     d << ".decl Edge(x: number, y: number)\n.input Edge\n.decl Path(x: number, y: number)\n.printsize Path\n"
          "Path(x, y) :- Edge(x, y).\nPath(x, z) :- Path(x, y), Edge(y, z).\n";
   }
-  run_external(state, std::string(souffle) + " -j1 -F " + dir + " " + dir + "/closure.dl > /dev/null");
+  std::vector<std::string> command{souffle, "-j1", "-F", dir, dir + "/closure.dl"};
+  if (compiled) {
+    // The program text is the same for every graph: compile it once per process.
+    const std::string binary = temp_dir() + "/tensorlogic_bench_closure_souffle";
+    static const bool built = run_process({souffle, "-o", binary, dir + "/closure.dl"}).ok;
+    if (!built) {
+      state.SkipWithError(("failed: " + souffle + " -o " + binary + " " + dir + "/closure.dl").c_str());
+      return;
+    }
+    command = {binary, "-j1", "-F", dir};
+  }
+  double facts = 0, cpu = 0, peak = 0;
+  for (auto _ : state) {
+    const process_result r = run_process(command);
+    if (!r.ok) {
+      state.SkipWithError(("failed: " + joined(command)).c_str());
+      break;
+    }
+    state.SetIterationTime(r.seconds);
+    const std::size_t at = r.out.find("Path\t");
+    facts = at == std::string::npos ? -1 : std::strtod(r.out.c_str() + at + 5, nullptr);
+    cpu = r.cpu_seconds;
+    peak = r.peak_rss_mb;
+  }
+  state.counters["facts"] = facts;
+  state.counters["cpu_ms"] = cpu * 1e3;
+  state.counters["peak_rss_MB"] = peak;
 }
 
 struct graph_case {
@@ -168,7 +299,11 @@ void register_all() {
       })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
     if (std::getenv("SOUFFLE"))
       benchmark::RegisterBenchmark(("closure/souffle/" + name).c_str(), [=](benchmark::State& s) {
-        souffle_case(s, edges, name);
+        souffle_case(s, edges, name, false);
+      })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+    if (std::getenv("SOUFFLE") && std::getenv("SOUFFLE_COMPILED"))
+      benchmark::RegisterBenchmark(("closure/souffle_compiled/" + name).c_str(), [=](benchmark::State& s) {
+        souffle_case(s, edges, name, true);
       })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
   }
   for (std::uint32_t n : {1000u, 2000u, 5000u}) {
@@ -181,6 +316,7 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "--measure") return measure_main(argv + 2);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

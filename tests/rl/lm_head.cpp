@@ -11,13 +11,15 @@ namespace tl = tensorlogic;
 
 namespace {
 struct reference {
-  std::vector<double> logp, dh, dw;
+  std::vector<double> logp, dh, dw, entropy;
 };
 
-// Unfused, in double: logits, log-softmax, and the gradients of L = sum_n g[n] logp[n].
+// Unfused, in double: logits, log-softmax, the entropy H[n] = -sum_v p log p, and the gradients of
+// L = sum_n g[n] logp[n] + ge[n] H[n] (ge empty: no entropy term).
 reference unfused(const std::vector<double>& h, const std::vector<double>& w, const std::vector<int>& tok,
-                  const std::vector<double>& g, long n, long d, long v) {
-  reference r{std::vector<double>(n), std::vector<double>(n * d, 0.0), std::vector<double>(v * d, 0.0)};
+                  const std::vector<double>& g, long n, long d, long v, const std::vector<double>& ge = {}) {
+  reference r{std::vector<double>(n), std::vector<double>(n * d, 0.0), std::vector<double>(v * d, 0.0),
+              std::vector<double>(n, 0.0)};
   std::vector<double> z(n * v);
   for (long a = 0; a < n; ++a)
     for (long b = 0; b < v; ++b) {
@@ -32,7 +34,13 @@ reference unfused(const std::vector<double>& h, const std::vector<double>& w, co
     const double lse = mx + std::log(sum);
     r.logp[a] = z[a * v + tok[a]] - lse;
     for (long b = 0; b < v; ++b) {
-      const double dz = g[a] * ((b == tok[a] ? 1.0 : 0.0) - std::exp(z[a * v + b] - lse));
+      const double lp = z[a * v + b] - lse;
+      r.entropy[a] -= std::exp(lp) * lp;
+    }
+    for (long b = 0; b < v; ++b) {
+      const double lp = z[a * v + b] - lse, p = std::exp(lp);
+      // dH/dz_b = -p_b (log p_b + H)
+      const double dz = g[a] * ((b == tok[a] ? 1.0 : 0.0) - p) + (ge.empty() ? 0.0 : -ge[a] * p * (lp + r.entropy[a]));
       for (long c = 0; c < d; ++c) {
         r.dh[a * d + c] += dz * w[b * d + c];
         r.dw[b * d + c] += dz * h[a * d + c];
@@ -73,6 +81,23 @@ void check_storage(long n, long d, long v, std::size_t chunk, bool vendor) {
   for (long a = 0; a < n; ++a) REQUIRE(logp(a) == Approx(r.logp[a]).margin(2e-5));
   for (long k = 0; k < n * d; ++k) REQUIRE(dh.data()[k] == Approx(r.dh[k]).margin(2e-5));
   for (long k = 0; k < v * d; ++k) REQUIRE(dw.data()[k] == Approx(r.dw[k]).margin(2e-5));
+  // with the entropy and its own upstream gradient
+  std::vector<double> ge(n);
+  for (auto& x : ge) x = static_cast<double>(static_cast<float>(u(gen)));
+  Kokkos::View<float*> ent("entropy", n), gev("ge", n), logp2("logp2", n), lse2("lse2", n);
+  for (long a = 0; a < n; ++a) gev(a) = static_cast<float>(ge[a]);
+  tl::set_vendor_gemm(vendor);
+  tl::rl::lm_head_logprob_entropy(hv, wv, tv, logp2, lse2, ent, {.chunk = chunk});
+  tl::rl::lm_head_logprob_entropy_backward(hv, wv, tv, lse2, ent, gv, gev, dh, dw, {.chunk = chunk});
+  tl::set_vendor_gemm(true);
+  const reference re = unfused(h, w, tok, g, n, d, v, ge);
+  for (long a = 0; a < n; ++a) {
+    REQUIRE(logp2(a) == logp(a));
+    REQUIRE(lse2(a) == lse(a));
+    REQUIRE(ent(a) == Approx(re.entropy[a]).margin(2e-5));
+  }
+  for (long k = 0; k < n * d; ++k) REQUIRE(dh.data()[k] == Approx(re.dh[k]).margin(3e-5));
+  for (long k = 0; k < v * d; ++k) REQUIRE(dw.data()[k] == Approx(re.dw[k]).margin(3e-5));
 }
 }  // namespace
 
@@ -85,13 +110,22 @@ TEST_CASE("the unfused double reference's gradients agree with finite difference
   for (auto& x : w) x = u(gen);
   for (auto& x : g) x = u(gen);
   const std::vector<int> tok = {1, 5, 0};
-  const reference r = unfused(h, w, tok, g, n, d, v);
+  std::vector<double> ge(n);
+  for (auto& x : ge) x = u(gen);
+  // the entropy term included: L = sum g logp + ge H
+  const reference r = unfused(h, w, tok, g, n, d, v, ge);
   auto loss = [&](const std::vector<double>& hh, const std::vector<double>& ww) {
-    const reference q = unfused(hh, ww, tok, g, n, d, v);
+    const reference q = unfused(hh, ww, tok, g, n, d, v, ge);
     double s = 0;
-    for (long a = 0; a < n; ++a) s += g[a] * q.logp[a];
+    for (long a = 0; a < n; ++a) s += g[a] * q.logp[a] + ge[a] * q.entropy[a];
     return s;
   };
+  // the entropy itself against -sum p log p of a hand-computed uniform row: W = 0 gives log v
+  {
+    const std::vector<double> w0(v * d, 0.0);
+    const reference q = unfused(h, w0, tok, g, n, d, v);
+    for (long a = 0; a < n; ++a) CHECK(q.entropy[a] == Approx(std::log(double(v))).epsilon(1e-14));
+  }
   const double eps = 1e-6;
   for (long k = 0; k < n * d; ++k) {
     auto hp = h, hm = h;
@@ -118,6 +152,13 @@ TEST_CASE("fused LM-head log-probabilities and gradients equal the unfused refer
 }
 
 TEST_CASE("lm_head rejects bad inputs before running", "[rl][lm_head]") {
+  {
+    Kokkos::View<float**, Kokkos::LayoutRight> h("h", 3, 4), w("w", 5, 4);
+    Kokkos::View<int*> tok("tok", 3);
+    Kokkos::View<float*> logp("logp", 3), lse("lse", 3), ent("ent", 2);
+    REQUIRE_THROWS_WITH(tl::rl::lm_head_logprob_entropy(h, w, tok, logp, lse, ent),
+                        Catch::Matchers::Contains("lm_head: the entropy holds 2 values for 3 hidden states"));
+  }
   Kokkos::View<float**, Kokkos::LayoutRight> h("h", 2, 4), w("w", 5, 4), w3("w3", 5, 3);
   Kokkos::View<int*> tok("tok", 2), tok3("tok3", 3);
   Kokkos::View<float*> logp("logp", 2), lse("lse", 2);

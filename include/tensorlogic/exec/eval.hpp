@@ -14,6 +14,7 @@
 #include <tensorlogic/exec/store.hpp>
 #include <tensorlogic/exec/vendor_gemm.hpp>
 #include <tensorlogic/plan/lower.hpp>
+#include <tensorlogic/plan/order.hpp>
 
 namespace tensorlogic {
 
@@ -110,6 +111,9 @@ struct flat_kernel {
       !value && exec::distinct_plain<lhs_dims_t>::value && exec::column_reduction<rhs_t, lhs_dims_t>::value;
   static constexpr bool normalizer =
       exec::distinct_plain<lhs_dims_t>::value && exec::normalizer_rows<rhs_t, lhs_dims_t>::value;
+  // a map reading some tensors at a prefix or a suffix of the left-hand side's subscripts (exec/rows.hpp)
+  static constexpr bool broadcast = !value && !column && !normalizer && exec::distinct_plain<lhs_dims_t>::value &&
+                                    exec::broadcast_rows<rhs_t, lhs_dims_t>::value;
 };
 template <class Eq>
 using equation_at = std::remove_cvref_t<Eq>;
@@ -207,6 +211,35 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
                          k);
     return;
   }
+  // Broadcast rows: whole rows of the extents L[split..] per work item on the host (about 4096 cells), one cell per
+  // work item on devices.
+  if constexpr (flat_kernel<Prog, Eq>::broadcast) {
+    using bk_t = exec::broadcast_kernel<R, ctx_t, rhs_t, lhs_dims_t, out_t>;
+    constexpr int split = bk_t::split;
+    bk_t b{};
+    b.ctx = k.ctx;
+    b.rhs = k.rhs;
+    b.out = k.out;
+    b.mode = mode;
+    long row = 1;
+    for (int d = split; d < rank; ++d) row *= k.dims[d].extent;
+    for (int a = 1; a <= split; ++a) {
+      long n = 1;
+      for (int d = a; d < split; ++d) n *= k.dims[d].extent;
+      b.per_row[a] = n;
+    }
+    if (cells == 0 || row == 0) return;
+    b.row = row;
+    b.total_rows = cells / row;
+    long items = cells;
+    if constexpr (host) {
+      b.rows = row >= 4096 ? 1 : 4096 / row;
+      items = (b.total_rows + b.rows - 1) / b.rows;
+    }
+    Kokkos::parallel_for("tensorlogic::broadcast rows " + who,
+                         Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), b);
+    return;
+  }
   // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (a divisor
   // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
   // every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
@@ -258,10 +291,132 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
   launch_unfused<E>(prog, s, space, to_scratch, mode);
 }
 
+// A product of three or four tensors in the pairwise order plan/order.hpp chooses from the store's extents: the
+// steps form a small program whose store shares the program's views and keeps the temporaries (allocated once per
+// store, on the first run); each step then takes its own kernel path (a GEMM, a row reduction, ...). Returns false
+// when the single loop is the cheapest (or a factor's view is larger than its subscripts' extents).
+struct ordered_state {
+  int choice = -1;
+  std::shared_ptr<void> sub;
+};
+
+template <class Sub, class Prog, class SubStore, class Store, std::size_t... S>
+void share_views(SubStore& sub, Store& s, bool to_scratch, std::index_sequence<S...>) {
+  (
+      [&] {
+        using sym = typename SubStore::template symbol_at<S>;
+        constexpr int slot = Prog::slot_of(sym::name.view());
+        if constexpr (slot >= 0) {
+          constexpr std::size_t at = static_cast<std::size_t>(slot);
+          using head = typename std::tuple_element_t<Sub::size - 1, decltype(Sub::equations)>::head;
+          if constexpr (sym::name.view() == head::name.view()) {
+            if (to_scratch)
+              sub.template share<S>(s.template scratch<at>());
+            else
+              sub.template share<S>(std::get<at>(s.views()));
+          } else {
+            s.materialize_slot(at);
+            sub.template share<S>(std::get<at>(s.views()));
+          }
+        }
+      }(),
+      ...);
+}
+template <class Prog, class SubStore, std::size_t... S>
+void allocate_temporaries(SubStore& sub, std::index_sequence<S...>) {
+  ((Prog::slot_of(SubStore::template symbol_at<S>::name.view()) < 0 ? sub.template allocate_uninitialized<S>()
+                                                                      : void()),
+   ...);
+}
+
+template <class Prog, class Eq, class Store>
+int contraction_choice(const Store& s) {
+  using order = contraction_order<Eq>;
+  auto extent = [&](int local) {
+    return s.index_extent(static_cast<std::size_t>(Prog::index_position(order::term.name[local])));
+  };
+  // every factor's view is exactly its subscripts' extents (an index expression elsewhere may have made it larger)
+  bool exact = true;
+  auto check = [&](const auto& leaf) {
+    using X = std::remove_cvref_t<decltype(leaf)>;
+    if constexpr (order_tensor_leaf<X>) {
+      constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(X::symbol::name.view()));
+      std::size_t d = 0;
+      std::apply(
+          [&](const auto&... i) {
+            ((exact = exact && s.shape(slot)[d++] == s.index_extent(static_cast<std::size_t>(
+                                                          Prog::index_position(std::remove_cvref_t<decltype(i)>::name.view())))),
+             ...);
+          },
+          leaf.dims);
+    }
+  };
+  std::apply([&](const auto&... leaf) { (check(leaf), ...); }, typename order::leaves_t{});
+  return exact ? order::choose(extent) : -1;
+}
+
+template <int K, class Prog, class Eq, class Store, class Space>
+void launch_order(const Eq& eq, Store& s, ordered_state& state, const Space& space, bool to_scratch,
+                  exec::write_mode mode) {
+  using order = contraction_order<Eq>;
+  auto sub = order::template program_of<K>(eq);
+  using sub_t = decltype(sub);
+  using sub_store = store<sub_t, typename Store::memory_space>;
+  if (!state.sub) {
+    extents_list ext;
+    for (std::size_t k = 0; k < sub_t::n_indices; ++k) {
+      const std::string_view name = sub_t::indices.items[k].name;
+      ext.entries.push_back({name, static_cast<std::size_t>(s.index_extent(static_cast<std::size_t>(Prog::index_position(name)))),
+                             sub_t::indices.items[k].extent});
+    }
+    auto made = std::make_shared<sub_store>(sub, ext, unallocated);
+    allocate_temporaries<Prog>(*made, std::make_index_sequence<sub_store::n_slots>{});
+    state.sub = made;
+  }
+  auto& st = *static_cast<sub_store*>(state.sub.get());
+  share_views<sub_t, Prog>(st, s, to_scratch, std::make_index_sequence<sub_store::n_slots>{});
+  [&]<std::size_t... S>(std::index_sequence<S...>) {
+    ((launch_unfused<S>(sub, st, space, false, S + 1 < sizeof...(S) ? exec::write_mode::assign : mode)), ...);
+  }(std::make_index_sequence<sub_t::size>{});
+}
+
+// The order equation E of the store's program last ran in: a tree of contraction_order (>= 0), -1 for the single
+// loop, -2 when it has not run pairwise-eligible (or not at all).
+template <std::size_t E, class Store>
+int executed_order(Store& s) {
+  const auto& state = s.equation_state(E);
+  return state ? static_cast<const ordered_state*>(state.get())->choice : -2;
+}
+
+template <std::size_t E, class Prog, class Store, class Space>
+bool launch_ordered(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+  using eq_t = std::remove_cvref_t<decltype(std::get<E>(prog.equations))>;
+  using order = contraction_order<eq_t>;
+  if constexpr (order::count == 0 || eq_t::is_relation) {
+    return false;
+  } else {
+    if (mode == exec::write_mode::logical_or || !contraction_order_flag()) return false;
+    auto& slot = s.equation_state(E);
+    if (!slot) {
+      auto made = std::make_shared<ordered_state>();
+      made->choice = contraction_choice<Prog, eq_t>(s);
+      slot = made;
+    }
+    auto& state = *static_cast<ordered_state*>(slot.get());
+    if (state.choice < 0) return false;
+    const auto& eq = std::get<E>(prog.equations);
+    [&]<int... K>(std::integer_sequence<int, K...>) {
+      ((state.choice == K ? launch_order<K, Prog>(eq, s, state, space, to_scratch, mode) : void()), ...);
+    }(std::make_integer_sequence<int, order::count>{});
+    return true;
+  }
+}
+
 template <std::size_t E, class Prog, class Store, class Space>
 void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
   const auto& eq = std::get<E>(prog.equations);
   using eq_t = std::remove_cvref_t<decltype(eq)>;
+  if (launch_ordered<E>(prog, s, space, to_scratch, mode)) return;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS
   using head = typename eq_t::head;
   constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
@@ -362,6 +517,8 @@ constexpr const char* execution_path() {
     return "column reduction";
   } else if constexpr (fk::normalizer) {
     return "normalizer rows";
+  } else if constexpr (fk::broadcast) {
+    return "broadcast rows";
   } else {
     return "generic kernel";
   }

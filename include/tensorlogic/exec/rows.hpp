@@ -481,4 +481,204 @@ struct column_reduction<plan::d_project<Op, Body, Red...>, LhsDims> {
   }
 };
 
+
+// Broadcast rows: a map whose tensors are read at the left-hand side's subscripts L, at a prefix of them (a per-row
+// value: advantage(p, g) in token_loss(p, g, t)), at the suffix L[split..] (a bias b(o) in Y(n, o)), or not at all.
+// The cells split into rows of the extents L[split..]; a work item walks whole rows, so a prefix read is one division
+// per row and loop-invariant inside it, and a suffix read is the position in the row -- the inner loop is as
+// contiguous as a flat map's.
+struct broadcast_layout {
+  bool ok = true;
+  int nl = 0;
+  int lhs[max_subscripts]{};
+  int max_prefix = 0;   // longest prefix read
+  int suffix = -1;      // start of the suffix read (all suffix reads agree), -1 when none
+  bool any = false;     // some read is a prefix or a suffix
+  int split = 0;        // rows are L[split..]
+
+  // 0: a scalar, 1: L, 100 + a: the prefix L[0..a), 200 + b: the suffix L[b..); -1: none of these.
+  constexpr int kind(const int* p, int n) const {
+    if (n == 0) return 0;
+    if (n > nl) return -1;
+    bool prefix = true, suffix_match = true;
+    for (int k = 0; k < n; ++k) {
+      prefix = prefix && p[k] == lhs[k];
+      suffix_match = suffix_match && p[k] == lhs[nl - n + k];
+    }
+    if (n == nl && prefix) return 1;
+    if (prefix) return 100 + n;
+    if (suffix_match) return 200 + (nl - n);
+    return -1;
+  }
+  constexpr void add(const int* p, int n) {
+    const int k = kind(p, n);
+    if (k < 0) {
+      ok = false;
+    } else if (k >= 200) {
+      any = true;
+      if (suffix >= 0 && suffix != k - 200) ok = false;
+      suffix = k - 200;
+    } else if (k >= 100) {
+      any = true;
+      max_prefix = k - 100 > max_prefix ? k - 100 : max_prefix;
+    }
+  }
+  constexpr void finish() {
+    split = suffix >= 0 ? suffix : max_prefix;
+    if (max_prefix > split) ok = false;
+    if (!any || nl == 0) ok = false;
+  }
+};
+
+template <class Node>
+struct broadcast_scan {
+  static constexpr void run(broadcast_layout& b) { b.ok = false; }
+};
+template <>
+struct broadcast_scan<plan::d_const> {
+  static constexpr void run(broadcast_layout&) {}
+};
+template <int Slot, class Dims>
+struct broadcast_scan<plan::d_ref<Slot, Dims>> {
+  static constexpr void run(broadcast_layout& b) {
+    using pp = plain_positions<Dims>;
+    if constexpr (!pp::plain) {
+      if constexpr (!std::is_same_v<Dims, plan::dims<>>) b.ok = false;
+    } else {
+      int p[max_subscripts + 1]{};
+      for (int k = 0; k < pp::size; ++k) p[k] = pp::at(k);
+      b.add(p, pp::size);
+    }
+  }
+};
+template <op Op, class A>
+struct broadcast_scan<plan::d_apply1<Op, A>> {
+  static constexpr void run(broadcast_layout& b) { broadcast_scan<A>::run(b); }
+};
+template <op Op, class A, class B>
+struct broadcast_scan<plan::d_apply2<Op, A, B>> {
+  static constexpr void run(broadcast_layout& b) {
+    broadcast_scan<A>::run(b);
+    broadcast_scan<B>::run(b);
+  }
+};
+template <op Op, class A, class B, class C>
+struct broadcast_scan<plan::d_apply3<Op, A, B, C>> {
+  static constexpr void run(broadcast_layout& b) {
+    broadcast_scan<A>::run(b);
+    broadcast_scan<B>::run(b);
+    broadcast_scan<C>::run(b);
+  }
+};
+
+template <class Rhs, class LhsDims>
+struct broadcast_rows {
+  static constexpr broadcast_layout layout = [] {
+    broadcast_layout b;
+    using pl = plain_positions<LhsDims>;
+    if (!pl::plain || pl::size == 0) {
+      b.ok = false;
+      return b;
+    }
+    b.nl = pl::size;
+    for (int k = 0; k < b.nl; ++k) b.lhs[k] = pl::at(k);
+    broadcast_scan<Rhs>::run(b);
+    b.finish();
+    return b;
+  }();
+  static constexpr bool value = layout.ok;
+  template <class Dims>
+  static constexpr int kind() {
+    using pp = plain_positions<Dims>;
+    if constexpr (!pp::plain) {
+      return 0;  // dims<>: a scalar
+    } else {
+      int p[max_subscripts + 1]{};
+      for (int k = 0; k < pp::size; ++k) p[k] = pp::at(k);
+      return layout.kind(p, pp::size);
+    }
+  }
+  template <class Dims>
+  static constexpr int kind_of = kind<Dims>();
+};
+
+// A point of a broadcast row: the cell, its position in the row, and the row's prefix offsets (pre[a] for the prefix
+// of length a).
+struct broadcast_point {
+  long cell;
+  long col;
+  long pre[max_subscripts + 1];
+};
+template <class Layout>
+struct broadcast_cells {
+  using point = broadcast_point;
+  template <class Dims>
+  KOKKOS_INLINE_FUNCTION static long offset(const point& p) {
+    constexpr int kind = Layout::template kind_of<Dims>;
+    if constexpr (kind == 0) return 0;
+    if constexpr (kind == 1) return p.cell;
+    if constexpr (kind >= 200) return p.col;
+    return p.pre[kind >= 100 ? kind - 100 : 0];
+  }
+};
+
+// The kernel: on the host a work item walks `rows` whole rows; on devices a work item is one cell.
+template <class R, class Ctx, class Rhs, class LhsDims, class Out>
+struct broadcast_kernel {
+  using layout_t = broadcast_rows<Rhs, LhsDims>;
+  using ev = offset_evaluator<R, Ctx, broadcast_cells<layout_t>>;
+  static constexpr int split = layout_t::layout.split;
+  Ctx ctx;
+  Rhs rhs;
+  Out* out;
+  write_mode mode = write_mode::assign;
+  long row = 1;        // cells per row: the product of the extents of L[split..]
+  long rows = 1;       // rows per work item (host)
+  long total_rows = 0;
+  long per_row[max_subscripts + 1]{};  // per_row[a]: rows per value of the prefix of length a
+
+  KOKKOS_INLINE_FUNCTION void store(const long c, const R v) const {
+    if (mode == write_mode::assign)
+      out[c] = static_cast<Out>(v);
+    else if (mode == write_mode::accumulate)
+      out[c] += static_cast<Out>(v);
+    else if (v > R(0))
+      out[c] = Out(1);
+  }
+  KOKKOS_INLINE_FUNCTION void prefixes(broadcast_point& p, const long r) const {
+    for (int a = 1; a <= split; ++a) p.pre[a] = r / per_row[a];
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+    broadcast_point p{};
+    const long r = item / row;
+    p.cell = item;
+    p.col = item - r * row;
+    prefixes(p, r);
+    store(item, ev::eval(rhs, ctx, p));
+#else
+    const long lo = item * rows;
+    const long hi = lo + rows < total_rows ? lo + rows : total_rows;
+    broadcast_point p{};
+    for (long r = lo; r < hi; ++r) {
+      prefixes(p, r);
+      const long base = r * row;
+      if (mode == write_mode::assign) {
+        for (long c = 0; c < row; ++c) {
+          p.cell = base + c;
+          p.col = c;
+          out[base + c] = static_cast<Out>(ev::eval(rhs, ctx, p));
+        }
+      } else {
+        for (long c = 0; c < row; ++c) {
+          p.cell = base + c;
+          p.col = c;
+          store(base + c, ev::eval(rhs, ctx, p));
+        }
+      }
+    }
+#endif
+  }
+};
+
 }  // namespace tensorlogic::exec

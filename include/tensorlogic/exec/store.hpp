@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -57,6 +58,28 @@ struct reads_dimension_index<ref<S, D...>> {
 }  // namespace detail
 
 namespace detail {
+// A store constructed with this tag allocates nothing: its views are shared or allocated one by one (plan/order.hpp's
+// temporaries live in such a store beside the program's own).
+struct unallocated_t {};
+inline constexpr unallocated_t unallocated{};
+
+// Per-equation state a store keeps for the evaluator (a chosen contraction order and its temporaries); a copy of a
+// store starts without any, so two stores never share temporaries.
+struct equation_state {
+  std::vector<std::shared_ptr<void>> slots;
+  equation_state() = default;
+  equation_state(const equation_state&) {}
+  equation_state(equation_state&&) noexcept {}
+  equation_state& operator=(const equation_state&) {
+    slots.clear();
+    return *this;
+  }
+  equation_state& operator=(equation_state&&) noexcept {
+    slots.clear();
+    return *this;
+  }
+};
+
 template <class T, std::size_t R>
 struct view_data {
   using type = typename view_data<T, R - 1>::type*;
@@ -103,7 +126,11 @@ class store {
  public:
   using views_tuple = typename views_of<typename Prog::symbols>::type;
 
-  explicit store(const Prog& prog, const extents_list& ext = {}) {
+  explicit store(const Prog& prog, const extents_list& ext = {}) : store(prog, ext, detail::unallocated) {
+    allocate(std::make_index_sequence<n_slots>{});
+  }
+
+  store(const Prog& prog, const extents_list& ext, detail::unallocated_t) {
     // Index extents: static ones from the type, dynamic ones from tl::extents(...).
     for (std::size_t k = 0; k < n_indices; ++k) {
       extent_[k] = Prog::indices.items[k].extent == dynamic_extent ? -1 : static_cast<long>(Prog::indices.items[k].extent);
@@ -148,7 +175,6 @@ class store {
       for (auto& names : dim_name_) names.fill(std::string());
       derive_shapes(prog);
     }
-    allocate(std::make_index_sequence<n_slots>{});
   }
 
   // The view of a symbol; taking it marks the symbol as bound (its contents are the caller's).
@@ -186,6 +212,27 @@ class store {
   views_tuple& views() { return views_; }
   const views_tuple& views() const { return views_; }
 
+  // Shares another store's view for a slot (its shape is the view's) and marks it bound.
+  template <std::size_t Slot>
+  void share(const view_type<symbol_at<Slot>>& v) {
+    std::get<Slot>(views_) = v;
+    if constexpr (symbol_at<Slot>::rank > 0)
+      for (std::size_t d = 0; d < symbol_at<Slot>::rank; ++d) shape_[Slot][d] = static_cast<long>(v.extent(d));
+    bound_[Slot] = true;
+  }
+  // Allocates a slot's view without initializing it (a temporary every element of which is written before it is read).
+  template <std::size_t Slot>
+  void allocate_uninitialized() {
+    std::get<Slot>(views_) = make_view<Slot>("tensorlogic::temporary", false);
+  }
+  // Computes a slot deferred to its first read now (see operator[]).
+  void materialize_slot(std::size_t slot) const { materialize(static_cast<int>(slot)); }
+  // The evaluator's state for equation e (empty until the evaluator sets it).
+  std::shared_ptr<void>& equation_state(std::size_t e) {
+    if (state_.slots.size() <= e) state_.slots.resize(e + 1);
+    return state_.slots[e];
+  }
+
   // A second buffer for a slot (Jacobi updates of self-reading groups, fixpoint change detection).
   template <std::size_t Slot>
   auto& scratch() {
@@ -208,11 +255,17 @@ class store {
 
  private:
   template <std::size_t Slot>
-  auto make_view(const char* what) const {
+  auto make_view(const char* what, bool initialize = true) const {
     using sym = symbol_at<Slot>;
-    using V = view_type<sym>;
     const std::string label = std::string(what) + " " + std::string(sym::name.view());
     const auto& s = shape_[Slot];
+    if (initialize) return make_view_with<Slot>(label, s);
+    return make_view_with<Slot>(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), s);
+  }
+  template <std::size_t Slot, class Label>
+  static auto make_view_with(const Label& label, const std::array<long, 8>& s) {
+    using sym = symbol_at<Slot>;
+    using V = view_type<sym>;
     if constexpr (sym::rank == 0) return V(label);
     else if constexpr (sym::rank == 1) return V(label, s[0]);
     else if constexpr (sym::rank == 2) return V(label, s[0], s[1]);
@@ -372,6 +425,7 @@ class store {
     compute(const_cast<store&>(*this));
   }
   views_tuple scratch_;
+  detail::equation_state state_;
 };
 
 template <class Prog>

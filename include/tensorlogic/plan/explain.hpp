@@ -179,6 +179,7 @@ struct equation_estimate {
   double flops = 0;
   double bytes = 0;
   const char* path = "";  // the kernel path the equation takes in the store's memory space (exec/eval.hpp)
+  std::string order;      // the pairwise order of a product of three or four tensors ("(A B) C"), when not one loop
 };
 
 // FLOPs and compulsory bytes of each equation with the store's extents.
@@ -244,6 +245,23 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
           }
           e.flops += out_elems * (static_cast<double>(r.terms.size()) - 1.0 + r.outer_functions +
                                   (r.normalizer ? 4.0 : 0.0));
+          // a product of three or four tensors run pairwise (plan/order.hpp): each step's space, times a
+          // multiplication and, when the step contracts, an addition
+          using order = detail::contraction_order<Eq>;
+          if constexpr (order::count > 0) {
+            const int choice = detail::contraction_choice<Prog, Eq>(s);
+            if (choice >= 0) {
+              e.order = order::describe(choice);
+              e.flops = 0;
+              const auto& tree = order::trees.tree[choice];
+              for (int k = 0; k < tree.steps; ++k) {
+                double points = 1;
+                for (int i = 0; i < order::term.n_idx; ++i)
+                  if (tree.step[k].space >> i & 1u) points *= extent(std::string(order::term.name[i]));
+                e.flops += points * (tree.step[k].space != tree.step[k].result ? 2.0 : 1.0);
+              }
+            }
+          }
           for (const auto& name : read) {
             const int slot = Prog::slot_of(name);
             if (slot >= 0 && rank_of(slot) > 0) e.bytes += elements(slot) * element_bytes(slot);
@@ -262,10 +280,11 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
 template <class Prog, class Store>
 std::string explain(const Prog& prog, const Store& s) {
   std::string out;
-  char buf[160];
+  char buf[256];
   for (const auto& e : estimate(prog, s)) {
+    const std::string path = e.order.empty() ? std::string(e.path) : "pairwise " + e.order;
     std::snprintf(buf, sizeof buf, "  [%s; %s] %.4g FLOP, %.4g bytes, %.3g FLOP/byte\n", kernel_class_name(e.kind),
-                  e.path, e.flops, e.bytes, e.bytes > 0 ? e.flops / e.bytes : 0.0);
+                  path.c_str(), e.flops, e.bytes, e.bytes > 0 ? e.flops / e.bytes : 0.0);
     out += e.text + "\n" + buf;
   }
   return out;

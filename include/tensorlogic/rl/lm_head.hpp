@@ -4,6 +4,8 @@
 // memory n x chunk). The backward pass recomputes each chunk's logits from the saved logsumexp and accumulates
 // dH = dZ W and dW = dZ^T H with dZ[n, v] = g[n] (delta(v, tok[n]) - softmax[n, v]). Chunk products go to
 // KokkosBlas::gemm when Kokkos Kernels is available (the vendor BLAS), else to a named-functor kernel.
+// lm_head_logprob_entropy also returns each row's full-distribution entropy from the same pass (one more running
+// sum), and lm_head_logprob_entropy_backward takes an upstream gradient for it (an entropy bonus at the head).
 #pragma once
 #include <Kokkos_Core.hpp>
 #include <algorithm>
@@ -72,31 +74,40 @@ void gemm(bool ta, bool tb, float alpha, const fview2<Space>& a, const fview2<Sp
                        gemm_kernel<Space>{a, b, c, ta, tb, alpha, beta, inner});
 }
 
-// Online logsumexp over one chunk of logits, and the sampled token's logit when it falls in the chunk.
+// Online logsumexp over one chunk of logits, and the sampled token's logit when it falls in the chunk. With the
+// entropy, also the running sum t = sum_v exp(z_v - max) z_v (rescaled with the sum when the maximum moves), so that
+// E_p[z] = t / l and the entropy is lse - E_p[z].
 template <class Space, class Tokens>
 struct chunk_lse {
   fview2<Space> z;  // [n, rows]
   Tokens tok;
-  fview1<Space> m, l, picked;
+  fview1<Space> m, l, picked, t;
   long v0;
+  bool with_entropy = false;
   KOKKOS_INLINE_FUNCTION void operator()(const long n) const {
     const long rows = static_cast<long>(z.extent(1));
-    float mx = m(n), sum = l(n);
+    float mx = m(n), sum = l(n), tz = with_entropy ? t(n) : 0.0f;
     for (long v = 0; v < rows; ++v) {
       const float s = z(n, v);
       if (s > mx) {
-        sum = sum * exec::kmath::exp(mx - s);
+        const float scale = exec::kmath::exp(mx - s);
+        sum = sum * scale;
+        tz = tz * scale;
         mx = s;
       }
-      sum += exec::kmath::exp(s - mx);
+      const float e = exec::kmath::exp(s - mx);
+      sum += e;
+      tz += e * s;
       if (static_cast<long>(tok(n)) == v0 + v) picked(n) = s;
     }
     m(n) = mx;
     l(n) = sum;
+    if (with_entropy) t(n) = tz;
   }
 };
 
-// dZ[n, v] = g[n] (delta(v0 + v, tok[n]) - exp(z[n, v] - lse[n])), in place.
+// dZ[n, v] = g[n] (delta(v0 + v, tok[n]) - p) with p = exp(z[n, v] - lse[n]), in place; with the entropy's upstream
+// gradient ge[n] also + ge[n] dH/dz = - ge[n] p (z[n, v] - (lse[n] - H[n])).
 template <class Space, class Tokens, class Lse, class Grad>
 struct chunk_dlogits {
   fview2<Space> z;
@@ -104,11 +115,17 @@ struct chunk_dlogits {
   Lse lse;
   Grad g;
   long v0;
+  Lse entropy;
+  Grad ge;
+  bool with_entropy = false;
   KOKKOS_INLINE_FUNCTION void operator()(const long flat) const {
     const long rows = static_cast<long>(z.extent(1));
     const long n = flat / rows, v = flat % rows;
-    const float p = exec::kmath::exp(z(n, v) - static_cast<float>(lse(n)));
-    z(n, v) = static_cast<float>(g(n)) * ((static_cast<long>(tok(n)) == v0 + v ? 1.0f : 0.0f) - p);
+    const float zz = z(n, v), ls = static_cast<float>(lse(n));
+    const float p = exec::kmath::exp(zz - ls);
+    float dz = static_cast<float>(g(n)) * ((static_cast<long>(tok(n)) == v0 + v ? 1.0f : 0.0f) - p);
+    if (with_entropy) dz -= static_cast<float>(ge(n)) * p * (zz - (ls - static_cast<float>(entropy(n))));
+    z(n, v) = dz;
   }
 };
 
@@ -141,22 +158,25 @@ void check_lm_head(const H& h, const W& w, const Tokens& tok, std::size_t chunk)
 
 }  // namespace detail
 
-// logp[n] and lse[n] (FP32) for H [n, d], W [v, d], tokens [n] (integers).
+namespace detail {
 template <class H, class W, class Tokens, class Out>
-void lm_head_logprob(const H& h, const W& w, const Tokens& tok, const Out& logp, const Out& lse,
-                     const lm_head_options& options = {}) {
+void lm_head_forward(const H& h, const W& w, const Tokens& tok, const Out& logp, const Out& lse, const Out* entropy,
+                     const lm_head_options& options) {
   using space = typename Out::memory_space;
   using exec_space = typename Out::execution_space;
   detail::check_lm_head(h, w, tok, options.chunk);
   const long n = static_cast<long>(h.extent(0)), d = static_cast<long>(h.extent(1));
   const long v = static_cast<long>(w.extent(0));
+  if (entropy && static_cast<long>(entropy->extent(0)) != n)
+    throw error("lm_head: the entropy holds " + std::to_string(entropy->extent(0)) + " values for " +
+                std::to_string(n) + " hidden states");
   const long chunk = std::min<long>(static_cast<long>(options.chunk), v);
   detail::fview2<space> hf("tensorlogic::lm_head H", n, d), wf("tensorlogic::lm_head W chunk", chunk, d),
       z("tensorlogic::lm_head logits chunk", n, chunk);
   Kokkos::parallel_for("tensorlogic::lm_head H to fp32", Kokkos::RangePolicy<exec_space>(0, n * d),
                        detail::to_float_rows<H, detail::fview2<space>>{h, hf, 0, d});
   detail::fview1<space> m("tensorlogic::lm_head max", n), l("tensorlogic::lm_head sum", n),
-      picked("tensorlogic::lm_head picked", n);
+      picked("tensorlogic::lm_head picked", n), t("tensorlogic::lm_head weighted sum", entropy ? n : 0);
   Kokkos::deep_copy(m, -3.0e38f);
   for (long v0 = 0; v0 < v; v0 += chunk) {
     const long rows = std::min(chunk, v - v0);
@@ -166,11 +186,12 @@ void lm_head_logprob(const H& h, const W& w, const Tokens& tok, const Out& logp,
     const detail::fview2<space> zv(z.data(), n, rows);
     detail::gemm<space>(false, true, 1.0f, hf, wcv, 0.0f, zv);
     Kokkos::parallel_for("tensorlogic::lm_head logsumexp", Kokkos::RangePolicy<exec_space>(0, n),
-                         detail::chunk_lse<space, Tokens>{zv, tok, m, l, picked, v0});
+                         detail::chunk_lse<space, Tokens>{zv, tok, m, l, picked, t, v0, entropy != nullptr});
   }
   auto mh = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, m);
   auto lh = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, l);
   auto ph = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, picked);
+  auto th = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, t);
   auto out = Kokkos::create_mirror_view(logp);
   auto lse_h = Kokkos::create_mirror_view(lse);
   for (long k = 0; k < n; ++k) {
@@ -179,12 +200,33 @@ void lm_head_logprob(const H& h, const W& w, const Tokens& tok, const Out& logp,
   }
   Kokkos::deep_copy(logp, out);
   Kokkos::deep_copy(lse, lse_h);
+  if (entropy) {
+    auto ent = Kokkos::create_mirror_view(*entropy);
+    for (long k = 0; k < n; ++k) ent(k) = lse_h(k) - th(k) / lh(k);
+    Kokkos::deep_copy(*entropy, ent);
+  }
+}
+}  // namespace detail
+
+// logp[n] and lse[n] (FP32) for H [n, d], W [v, d], tokens [n] (integers).
+template <class H, class W, class Tokens, class Out>
+void lm_head_logprob(const H& h, const W& w, const Tokens& tok, const Out& logp, const Out& lse,
+                     const lm_head_options& options = {}) {
+  detail::lm_head_forward(h, w, tok, logp, lse, static_cast<const Out*>(nullptr), options);
 }
 
-// dH [n, d] and dW [v, d] (overwritten) for the upstream gradient g[n] = dLoss/dlogp[n], from the forward lse.
+// The same pass also gives each row's full-distribution entropy, H[n] = lse[n] - sum_v softmax[n, v] z[n, v] (the
+// entropy bonus of an RL objective at the head), from one more running sum per row: still never n x v logits.
+template <class H, class W, class Tokens, class Out>
+void lm_head_logprob_entropy(const H& h, const W& w, const Tokens& tok, const Out& logp, const Out& lse,
+                             const Out& entropy, const lm_head_options& options = {}) {
+  detail::lm_head_forward(h, w, tok, logp, lse, &entropy, options);
+}
+
+namespace detail {
 template <class H, class W, class Tokens, class Vec, class DH, class DW>
-void lm_head_logprob_backward(const H& h, const W& w, const Tokens& tok, const Vec& lse, const Vec& grad,
-                              const DH& dh, const DW& dw, const lm_head_options& options = {}) {
+void lm_head_backward(const H& h, const W& w, const Tokens& tok, const Vec& lse, const Vec& grad, const Vec* entropy,
+                      const Vec* grad_entropy, const DH& dh, const DW& dw, const lm_head_options& options) {
   using space = typename DH::memory_space;
   using exec_space = typename DH::execution_space;
   detail::check_lm_head(h, w, tok, options.chunk);
@@ -194,6 +236,10 @@ void lm_head_logprob_backward(const H& h, const W& w, const Tokens& tok, const V
       static_cast<long>(dw.extent(0)) != v || static_cast<long>(dw.extent(1)) != d)
     throw error("lm_head backward: dH must be " + std::to_string(n) + "x" + std::to_string(d) + " and dW " +
                 std::to_string(v) + "x" + std::to_string(d));
+  if (static_cast<long>(lse.extent(0)) != n || static_cast<long>(grad.extent(0)) != n ||
+      (entropy && (static_cast<long>(entropy->extent(0)) != n || static_cast<long>(grad_entropy->extent(0)) != n)))
+    throw error("lm_head backward: lse, the gradients and the entropy must hold one value per hidden state (" +
+                std::to_string(n) + ")");
   const long chunk = std::min<long>(static_cast<long>(options.chunk), v);
   detail::fview2<space> hf("tensorlogic::lm_head H", n, d), wf("tensorlogic::lm_head W chunk", chunk, d),
       z("tensorlogic::lm_head logits chunk", n, chunk), dhf("tensorlogic::lm_head dH", n, d),
@@ -207,7 +253,10 @@ void lm_head_logprob_backward(const H& h, const W& w, const Tokens& tok, const V
                          detail::to_float_rows<W, detail::fview2<space>>{w, wcv, v0, d});
     detail::gemm<space>(false, true, 1.0f, hf, wcv, 0.0f, zv);
     Kokkos::parallel_for("tensorlogic::lm_head dlogits", Kokkos::RangePolicy<exec_space>(0, n * rows),
-                         detail::chunk_dlogits<space, Tokens, Vec, Vec>{zv, tok, lse, grad, v0});
+                         detail::chunk_dlogits<space, Tokens, Vec, Vec>{zv, tok, lse, grad, v0,
+                                                                       entropy ? *entropy : lse,
+                                                                       grad_entropy ? *grad_entropy : grad,
+                                                                       entropy != nullptr});
     detail::gemm<space>(false, false, 1.0f, zv, wcv, v0 == 0 ? 0.0f : 1.0f, dhf);  // dH += dZ W
     detail::gemm<space>(true, false, 1.0f, zv, hf, 0.0f, dwv);                      // dW[chunk] = dZ^T H
     Kokkos::parallel_for("tensorlogic::lm_head store dW", Kokkos::RangePolicy<exec_space>(0, rows * d),
@@ -215,6 +264,25 @@ void lm_head_logprob_backward(const H& h, const W& w, const Tokens& tok, const V
   }
   Kokkos::parallel_for("tensorlogic::lm_head store dH", Kokkos::RangePolicy<exec_space>(0, n * d),
                        detail::store_rows<DH, detail::fview2<space>>{dh, dhf, 0, d});
+}
+}  // namespace detail
+
+// dH [n, d] and dW [v, d] (overwritten) for the upstream gradient g[n] = dLoss/dlogp[n], from the forward lse.
+template <class H, class W, class Tokens, class Vec, class DH, class DW>
+void lm_head_logprob_backward(const H& h, const W& w, const Tokens& tok, const Vec& lse, const Vec& grad,
+                              const DH& dh, const DW& dw, const lm_head_options& options = {}) {
+  detail::lm_head_backward(h, w, tok, lse, grad, static_cast<const Vec*>(nullptr), static_cast<const Vec*>(nullptr),
+                           dh, dw, options);
+}
+
+// dH and dW for upstream gradients of both outputs of lm_head_logprob_entropy: g[n] = dLoss/dlogp[n] and
+// ge[n] = dLoss/dentropy[n] (an entropy bonus's -coefficient times its aggregation weight); dZ gains
+// -ge[n] p (z - E_p[z]) with E_p[z] = lse[n] - entropy[n].
+template <class H, class W, class Tokens, class Vec, class DH, class DW>
+void lm_head_logprob_entropy_backward(const H& h, const W& w, const Tokens& tok, const Vec& lse, const Vec& entropy,
+                                      const Vec& grad, const Vec& grad_entropy, const DH& dh, const DW& dw,
+                                      const lm_head_options& options = {}) {
+  detail::lm_head_backward(h, w, tok, lse, grad, &entropy, &grad_entropy, dh, dw, options);
 }
 
 }  // namespace tensorlogic::rl

@@ -206,11 +206,9 @@ constexpr auto token_loss_equations() {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(is_weight(p, g, t) = tensorlogic::min(tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)), eps_max),
-                   token_loss(p, g, t) =
-                       -1.0 * mask(p, g, t) * tis() *
-                       tensorlogic::stop_grad(
-                           tensorlogic::min(tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)), eps_max)) *
-                       advantage(p, g) * logp(p, g, t)));
+                   // the loss reads the weight the program keeps (one exp per token, not one per reader)
+                   token_loss(p, g, t) = -1.0 * mask(p, g, t) * tis() * tensorlogic::stop_grad(is_weight(p, g, t)) *
+                                         advantage(p, g) * logp(p, g, t)));
   } else if constexpr (Loss == loss_kind::grpo) {
     return std::tuple_cat(
         tis_eq(),
