@@ -18,39 +18,14 @@
 
 #include <tensorlogic/tensorlogic.hpp>
 
+#include "char_lm.hpp"
 #include "support/plot.hpp"
 
 namespace tl = tensorlogic;
 namespace nn = tensorlogic::nn;
 
 namespace {
-inline constexpr tl::index<"n"> n;  // window in the batch
-inline constexpr tl::index<"p"> p;  // position (queries)
-inline constexpr tl::index<"q"> q;  // position (keys)
-inline constexpr tl::index<"e"> e;  // model width
-inline constexpr tl::index<"v"> v;  // character
-inline constexpr tl::tensor<"Tok", float, 3> Tok;
-inline constexpr tl::tensor<"Pos", float, 2> Pos;
-inline constexpr tl::tensor<"Xe", float, 3> Xe;
-inline constexpr tl::tensor<"X0", float, 3> X0;
-inline constexpr tl::tensor<"X1", float, 3> X1;
-inline constexpr tl::tensor<"X2", float, 3> X2;
-inline constexpr tl::tensor<"Z", float, 3> Z;
-inline constexpr tl::tensor<"Y", float, 3> Y;
-inline constexpr tl::tensor<"T", float, 3> T;
-inline constexpr tl::tensor<"L", float, 0> L;
-inline constexpr tl::scalar<"inv_n", float> inv_n;
-
-inline constexpr nn::embedding<"emb", float> emb;
-inline constexpr nn::transformer_block<"blk", float> blk;
-inline constexpr nn::layer_norm<"lnf", float> lnf;
-inline constexpr nn::linear<"head", float> head;
-constexpr auto lm = tl::compose(emb(Xe(n, p, e), Tok(n, p, v)), X0(n, p, e) = Xe(n, p, e) + Pos(p, e),
-                                blk(X1(n, p, e), X0(n, p, e), q), lnf(X2(n, p, e), X1(n, p, e)),
-                                head(Z(n, p, v), X2(n, p, e)), Y(n, p, v) = tl::log_softmax(v, 1.0 * Z(n, p, v)),
-                                L() = -1.0 * inv_n * T(n, p, v) * Y(n, p, v));
-constexpr auto params = nn::parameters(emb, blk, lnf, head, tl::wrt(Pos));
-constexpr auto train = tl::gradient(lm, L, params);
+using namespace char_lm;  // the model (char_lm.hpp)
 
 constexpr int context = 32, batch = 16, width = 64, heads = 4;
 
