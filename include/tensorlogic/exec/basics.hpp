@@ -67,8 +67,11 @@ struct elementwise {
       const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffu) != 0u;
       return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
     } else if constexpr (sizeof(R) == 8) {
+      // the zero test on the two 32-bit halves: a 64-bit integer comparison needs SSE4.1, and without it GCC
+      // keeps the loop scalar on baseline x86-64
       using U = unsigned long long;
-      const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffffffffffull) != 0ull;
+      const U bits = __builtin_bit_cast(U, x);
+      const U nonzero = ((static_cast<unsigned>(bits >> 32) & 0x7fffffffu) | static_cast<unsigned>(bits)) != 0u;
       return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
     } else {
       return x == R(0) ? R(0) : p;

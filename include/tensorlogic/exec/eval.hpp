@@ -13,6 +13,7 @@
 #include <tensorlogic/exec/kernel.hpp>
 #include <tensorlogic/exec/store.hpp>
 #include <tensorlogic/exec/vendor_gemm.hpp>
+#include <tensorlogic/plan/inline.hpp>
 #include <tensorlogic/plan/lower.hpp>
 #include <tensorlogic/plan/order.hpp>
 
@@ -102,9 +103,9 @@ void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long*
 // subscripts, every tensor outside a projection read at exactly those subscripts or a scalar, and every projection a
 // row reduction (its body reads the left-hand side's subscripts followed by the projected ones). Otherwise, whether
 // it is one column reduction (the body reads the projected subscripts first).
-template <class Prog, class Eq>
+template <class Prog, class Eq, class Sub = plan::no_inlining>
 struct flat_kernel {
-  using rhs_t = decltype(plan::lower_rhs<Prog>(std::declval<const Eq&>()));
+  using rhs_t = std::remove_cvref_t<decltype(std::declval<const Sub&>()(plan::lower_rhs<Prog>(std::declval<const Eq&>())))>;
   using lhs_dims_t = decltype(plan::lower_lhs<Prog>(std::declval<const Eq&>()).subscripts);
   static constexpr bool value = exec::distinct_plain<lhs_dims_t>::value && exec::flat_map<rhs_t, lhs_dims_t>::value;
   static constexpr bool column =
@@ -114,6 +115,9 @@ struct flat_kernel {
   // a map reading some tensors at a prefix or a suffix of the left-hand side's subscripts (exec/rows.hpp)
   static constexpr bool broadcast = !value && !column && !normalizer && exec::distinct_plain<lhs_dims_t>::value &&
                                     exec::broadcast_rows<rhs_t, lhs_dims_t>::value;
+  // a rank-0 left-hand side reducing a body read at the projected subscripts, prefixes or suffixes of them
+  static constexpr bool full = !value && !column && !normalizer && !broadcast &&
+                               std::is_same_v<lhs_dims_t, plan::dims<>> && exec::full_reduction<rhs_t>::value;
 };
 template <class Eq>
 using equation_at = std::remove_cvref_t<Eq>;
@@ -127,8 +131,9 @@ constexpr bool is_column_reduction(const Prog&) {
 }
 
 // Launches the generic kernel of equation eq (of program Prog) into the head's view or its scratch buffer.
-template <class Prog, class Eq, class Store, class Space>
-void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+template <class Prog, class Eq, class Store, class Space, class Sub = plan::no_inlining>
+void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
+                   const Sub& sub = Sub{}) {
   using eq_t = Eq;
   using head = typename eq_t::head;
   constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
@@ -137,12 +142,13 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   using R = compute_type<typename head::value_type>;
   using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
   using ctx_t = exec::kernel_context<table_t<Store>, static_t, nidx>;
-  auto rhs = plan::lower_rhs<Prog>(eq);
+  using fk = flat_kernel<Prog, Eq, Sub>;
+  typename fk::rhs_t rhs = sub(plan::lower_rhs<Prog>(eq));
   auto lhs = plan::lower_lhs<Prog>(eq);
   using rhs_t = decltype(rhs);
   using out_t = typename head::value_type;
-  constexpr bool flat = flat_kernel<Prog, Eq>::value;
-  using lhs_dims_t = typename flat_kernel<Prog, Eq>::lhs_dims_t;
+  constexpr bool flat = fk::value;
+  using lhs_dims_t = typename fk::lhs_dims_t;
   using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value,
                                          std::conditional_t<flat, lhs_dims_t, void>>;
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
@@ -170,7 +176,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
     cells *= k.dims[d].extent;
   }
   // A normalizer over the last subscript with a flat body: one row per work item.
-  if constexpr (flat_kernel<Prog, Eq>::normalizer) {
+  if constexpr (fk::normalizer) {
     exec::normalizer_kernel<R, ctx_t, rhs_t, lhs_dims_t, out_t> nk{};
     nk.ctx = k.ctx;
     nk.body = k.rhs.body;
@@ -184,7 +190,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   }
   // A column reduction: blocks of 8 KiB of accumulators (2048 floats) per work item on the host, one cell per item on
   // devices.
-  if constexpr (flat_kernel<Prog, Eq>::column) {
+  if constexpr (fk::column) {
     using col_t = exec::column_reduction<rhs_t, lhs_dims_t>;
     constexpr int block = host ? static_cast<int>(8192 / sizeof(R)) : 1;
     exec::column_kernel<R, ctx_t, col_t, out_t, block> c{};
@@ -213,7 +219,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   }
   // Broadcast rows: whole rows of the extents L[split..] per work item on the host (about 4096 cells), one cell per
   // work item on devices.
-  if constexpr (flat_kernel<Prog, Eq>::broadcast) {
+  if constexpr (fk::broadcast) {
     using bk_t = exec::broadcast_kernel<R, ctx_t, rhs_t, lhs_dims_t, out_t>;
     constexpr int split = bk_t::split;
     bk_t b{};
@@ -240,6 +246,55 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), b);
     return;
   }
+  // A whole reduction with per-row reads: rows of the projected extents S[split..], about 4096 cells per work item on
+  // the host, one cell per work item on devices; the reduced value is then stored by one work item.
+  if constexpr (fk::full) {
+    using full_t = exec::full_reduction<rhs_t>;
+    using body_t = typename full_t::body_t;
+    using red_dims = typename full_t::red_dims;
+    constexpr reduce_op op = full_t::operation;
+    using fr_t = exec::full_reduction_kernel<R, ctx_t, body_t, red_dims, op>;
+    constexpr int split = fr_t::split;
+    constexpr int nred = exec::plain_positions<red_dims>::size;
+    fr_t f{};
+    f.ctx = k.ctx;
+    f.body = rhs.body;
+    long ext[exec::max_subscripts]{};
+    long all = 1;
+    for (int d = 0; d < nred; ++d) {
+      ext[d] = s.index_extent(static_cast<std::size_t>(exec::plain_positions<red_dims>::at(d)));
+      all *= ext[d];
+    }
+    long row = 1;
+    for (int d = split; d < nred; ++d) row *= ext[d];
+    for (int a = 1; a <= split; ++a) {
+      long n = 1;
+      for (int d = a; d < split; ++d) n *= ext[d];
+      f.per_row[a] = n;
+    }
+    R value = exec::lane_reducer<op, R>::init();
+    if (all > 0 && row > 0) {
+      f.row = row;
+      f.total_rows = all / row;
+      long items = all;
+      if constexpr (host) {
+        f.rows = row >= 4096 ? 1 : 4096 / row;
+        items = (f.total_rows + f.rows - 1) / f.rows;
+      }
+      Kokkos::RangePolicy<Space, Kokkos::IndexType<long>> policy(space, 0, items);
+      const std::string label = "tensorlogic::full reduction " + who;
+      if constexpr (op == reduce_op::max)
+        Kokkos::parallel_reduce(label, policy, f, Kokkos::Max<R>(value));
+      else if constexpr (op == reduce_op::min)
+        Kokkos::parallel_reduce(label, policy, f, Kokkos::Min<R>(value));
+      else
+        Kokkos::parallel_reduce(label, policy, f, Kokkos::Sum<R>(value));
+    }
+    value = exec::lane_reducer<op, R>::finish(value, all);
+    Kokkos::parallel_for("tensorlogic::store " + who, Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
+                         exec::scalar_store<R, out_t>{k.out, value, mode});
+    return;
+  }
   // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (a divisor
   // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
   // every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
@@ -259,10 +314,268 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), k);
 }
 
+enum class path_kind {
+  attention_scores,
+  attention,
+  vendor_gemm,
+  batched_vendor_gemm,
+  gemm_epilogue,
+  gemm_normalizer,
+  gemm_outer,
+  flat_rows,
+  flat_map,
+  column,
+  normalizer,
+  broadcast,
+  full_reduction,
+  generic
+};
+constexpr const char* path_name(path_kind k) {
+  switch (k) {
+    case path_kind::attention_scores: return "fused attention (scores, not materialized)";
+    case path_kind::attention: return "fused attention (online softmax over key tiles)";
+    case path_kind::vendor_gemm: return "vendor GEMM";
+    case path_kind::batched_vendor_gemm: return "batched vendor GEMM";
+    case path_kind::gemm_epilogue: return "vendor GEMM + epilogue kernel";
+    case path_kind::gemm_normalizer: return "vendor GEMM + normalizer rows";
+    case path_kind::gemm_outer: return "vendor GEMM + epilogue + flat map";
+    case path_kind::flat_rows: return "flat rows (row reduction)";
+    case path_kind::flat_map: return "flat map";
+    case path_kind::column: return "column reduction";
+    case path_kind::normalizer: return "normalizer rows";
+    case path_kind::broadcast: return "broadcast rows";
+    case path_kind::full_reduction: return "full reduction (broadcast rows)";
+    default: return "generic kernel";
+  }
+}
+
+// The kernel path equation E takes when it assigns its head in memory space Mem, its lowered right-hand side
+// substituted by Sub: the vendor GEMM paths first (Kokkos Kernels; an accumulating or relation equation keeps the
+// kernels below), then flat addressing, column reductions, normalizer rows, broadcast rows, whole reductions and the
+// generic coordinate kernel.
+template <std::size_t E, class Prog, class Mem, class Sub = plan::no_inlining>
+constexpr path_kind kernel_path() {
+  using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  if constexpr (attention_pairs<Prog>::pairs.role[E] != 0 &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
+    return attention_pairs<Prog>::pairs.role[E] == 1 ? path_kind::attention_scores : path_kind::attention;
+  }
+#endif
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  if constexpr (vendor_gemm_runs<eq_t, Mem>()) {
+    return plan_vendor_gemm<eq_t>().n_batch > 0 ? path_kind::batched_vendor_gemm : path_kind::vendor_gemm;
+  } else if constexpr (gemm_epilogue<eq_t, Mem>::side >= 0) {
+    return path_kind::gemm_epilogue;
+  } else if constexpr (gemm_normalizer<eq_t, Mem>::value) {
+    return path_kind::gemm_normalizer;
+  } else if constexpr (gemm_outer<eq_t, Mem>::kind > 0) {
+    return path_kind::gemm_outer;
+  }
+#endif
+  using fk = flat_kernel<Prog, eq_t, Sub>;
+  if constexpr (fk::value) {
+    if constexpr (exec::flat_row_reduces<typename fk::rhs_t>::value)
+      return path_kind::flat_rows;
+    else
+      return path_kind::flat_map;
+  } else if constexpr (fk::column) {
+    return path_kind::column;
+  } else if constexpr (fk::normalizer) {
+    return path_kind::normalizer;
+  } else if constexpr (fk::broadcast) {
+    return path_kind::broadcast;
+  } else if constexpr (fk::full) {
+    return path_kind::full_reduction;
+  } else {
+    return path_kind::generic;
+  }
+}
+
+// Elementwise fusion (DESIGN §4: an intermediate used by its neighbours only is fused into them). A tensor T is
+// inlined into the equations that read it -- its value recomputed inside their kernels from T's own right-hand side,
+// never written to memory -- when:
+//   - one equation defines T (a group of one), with distinct plain left-hand-side subscripts, a floating-point
+//     element type, and an elementwise right-hand side (tensors at plain subscripts, constants, functions of these:
+//     no projection, normalizer, comparison or index expression), not reading T;
+//   - every equation that reads T reads it at exactly the subscripts T's equation writes, and there is at least one;
+//   - no stratum of the program is recursive (every group runs once, so T's inputs are final when T is due);
+//   - every reader runs on a flat, broadcast, column, normalizer or whole-reduction kernel, before and after the
+//     substitution (no vendor GEMM, attention, pairwise order or generic kernel loses its path to it).
+// T's own equation is then deferred: the store computes T on its first read through s[T], from the inputs as they
+// are then (like the attention scores). tl::set_elementwise_fusion(false) turns the fusion off at run time.
+inline bool& elementwise_fusion_flag() {
+  static bool enabled = true;
+  return enabled;
+}
+
+template <class Prog, std::size_t E>
+using equation_of = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
+template <class Prog, std::size_t E>
+using lowered_rhs_of = decltype(plan::lower_rhs<Prog>(std::declval<const equation_of<Prog, E>&>()));
+template <class Prog, std::size_t E>
+using lowered_lhs_dims_of = decltype(plan::lower_lhs<Prog>(std::declval<const equation_of<Prog, E>&>()).subscripts);
+
+// The references of every equation's right-hand side (plan/inline.hpp read_list), one pointer per equation.
+template <class Prog>
+struct equation_reads {
+  template <std::size_t... E>
+  static constexpr std::array<const plan::detail::read_list*, sizeof...(E)> make(std::index_sequence<E...>) {
+    return {&plan::detail::reads_in<lowered_rhs_of<Prog, E>>...};
+  }
+  static constexpr auto lists = make(std::make_index_sequence<Prog::size>{});
+};
+
+// How many other equations read the tensor equation E defines, when that tensor may be inlined; 0 otherwise.
+template <class Prog, std::size_t E>
+constexpr int inline_candidate() {
+  using eq_t = equation_of<Prog, E>;
+  using head = typename eq_t::head;
+  constexpr auto& st = Prog::structure;
+  constexpr int slot = Prog::slot_of(head::name.view());
+  if constexpr (eq_t::is_relation || head::rank == 0 || !std::is_floating_point_v<typename head::value_type>) {
+    return 0;
+  } else if constexpr (!exec::distinct_plain<lowered_lhs_dims_of<Prog, E>>::value ||
+                       !plan::detail::elementwise_node<lowered_rhs_of<Prog, E>>) {
+    return 0;
+  } else {
+    using pp = exec::plain_positions<lowered_lhs_dims_of<Prog, E>>;
+    int pos[exec::max_subscripts + 1]{};
+    for (int k = 0; k < pp::size; ++k) pos[k] = pp::at(k);
+    int defining = 0;
+    for (int e = 0; e < st.n_equations; ++e) defining += st.group_head[st.group_of[e]] == slot;
+    if (defining != 1 || st.self_read[st.group_of[E]]) return 0;
+    int readers = 0;
+    bool exact = true;
+    for (std::size_t r = 0; r < Prog::size; ++r) {
+      const int how = equation_reads<Prog>::lists[r]->how(slot, pp::size, pos);
+      if (r == E) {
+        exact = exact && how == 0;
+      } else {
+        readers += how > 0;
+        exact = exact && how <= 1;
+      }
+    }
+    return exact ? readers : 0;
+  }
+}
+
+template <class Prog, std::size_t... E>
+constexpr std::array<int, Prog::n_slots> candidate_slots(std::index_sequence<E...>) {
+  std::array<int, Prog::n_slots> d{};
+  for (auto& x : d) x = -1;
+  constexpr auto& st = Prog::structure;
+  for (int k = 0; k < st.n_strata; ++k)
+    if (st.recursive[k]) return d;
+  const int readers[] = {inline_candidate<Prog, E>()..., 0};
+  const int slots[] = {Prog::slot_of(equation_of<Prog, E>::head::name.view())..., 0};
+  for (std::size_t e = 0; e < sizeof...(E); ++e)
+    if (readers[e] > 0) d[static_cast<std::size_t>(slots[e])] = static_cast<int>(e);
+  return d;
+}
+
+template <class Prog>
+struct inline_candidates {
+  static constexpr std::array<int, Prog::n_slots> defining =
+      candidate_slots<Prog>(std::make_index_sequence<Prog::size>{});
+};
+
+// Whether equation e reads a slot that `defining` marks.
+template <class Prog>
+constexpr bool reads_marked(const std::array<int, Prog::n_slots>& defining, std::size_t e) {
+  const auto& l = *equation_reads<Prog>::lists[e];
+  if (l.overflow) return true;
+  for (int k = 0; k < l.count; ++k)
+    if (defining[static_cast<std::size_t>(l.items[k].slot)] >= 0) return true;
+  return false;
+}
+
+// Whether a lowered expression computes a transcendental function or a division: recomputing it in every reader
+// costs more than the memory traffic inlining saves on the host, so a tensor read by several equations stays
+// materialized when its (substituted) right-hand side has one.
+template <class Node>
+inline constexpr bool costly_node = false;
+template <op Op, class A>
+inline constexpr bool costly_node<plan::d_apply1<Op, A>> =
+    Op == op::exp || Op == op::log || Op == op::sqrt || Op == op::tanh || Op == op::sigmoid || costly_node<A>;
+template <op Op, class A, class B>
+inline constexpr bool costly_node<plan::d_apply2<Op, A, B>> =
+    Op == op::div || Op == op::pow || Op == op::sigmoid_t || costly_node<A> || costly_node<B>;
+template <op Op, class A, class B, class C>
+inline constexpr bool costly_node<plan::d_apply3<Op, A, B, C>> = costly_node<A> || costly_node<B> || costly_node<C>;
+
+constexpr bool fast_path(path_kind k) {
+  return k == path_kind::flat_rows || k == path_kind::flat_map || k == path_kind::column ||
+         k == path_kind::normalizer || k == path_kind::broadcast || k == path_kind::full_reduction;
+}
+
+// Whether equation E may read inlined tensors: a fast path before and after substituting every candidate.
+template <class Prog, class Mem, std::size_t E>
+constexpr bool inline_reader_ok() {
+  using eq_t = equation_of<Prog, E>;
+  if constexpr (contraction_order<eq_t>::count != 0) {
+    return false;
+  } else {
+    return fast_path(kernel_path<E, Prog, Mem>()) &&
+           fast_path(kernel_path<E, Prog, Mem, plan::inliner<Prog, inline_candidates<Prog>>>());
+  }
+}
+
+// Whether candidate S is read by several equations and computes something costly.
+template <class Prog, std::size_t S>
+constexpr bool costly_shared() {
+  constexpr int e = inline_candidates<Prog>::defining[S];
+  if constexpr (e < 0) {
+    return false;
+  } else {
+    using sub_rhs = std::remove_cvref_t<decltype(std::declval<const plan::inliner<Prog, inline_candidates<Prog>>&>()(
+        std::declval<const lowered_rhs_of<Prog, static_cast<std::size_t>(e)>&>()))>;
+    return inline_candidate<Prog, static_cast<std::size_t>(e)>() > 1 && costly_node<sub_rhs>;
+  }
+}
+// Whether equation E reads a candidate and would lose its kernel path to the substitution.
+template <class Prog, class Mem, std::size_t E>
+constexpr bool reader_blocks() {
+  if constexpr (!reads_marked<Prog>(inline_candidates<Prog>::defining, E))
+    return false;
+  else
+    return !inline_reader_ok<Prog, Mem, E>();
+}
+
+template <class Prog, class Mem>
+struct inline_plan {
+  template <std::size_t... S, std::size_t... E>
+  static constexpr std::array<int, Prog::n_slots> decide(std::index_sequence<S...>, std::index_sequence<E...>) {
+    std::array<int, Prog::n_slots> d = inline_candidates<Prog>::defining;
+    // a tensor several equations read keeps its costly right-hand side computed once
+    const bool costly[] = {costly_shared<Prog, S>()..., false};
+    for (std::size_t k = 0; k < sizeof...(S); ++k)
+      if (costly[k]) d[k] = -1;
+    // a reader that would lose its kernel path keeps every tensor it reads materialized
+    const bool blocks[] = {reader_blocks<Prog, Mem, E>()..., false};
+    for (std::size_t e = 0; e < sizeof...(E); ++e) {
+      if (!blocks[e]) continue;
+      const auto& l = *equation_reads<Prog>::lists[e];
+      if (l.overflow)
+        for (auto& x : d) x = -1;
+      for (int k = 0; k < l.count; ++k) d[static_cast<std::size_t>(l.items[k].slot)] = -1;
+    }
+    return d;
+  }
+  static constexpr std::array<int, Prog::n_slots> defining =
+      decide(std::make_index_sequence<Prog::n_slots>{}, std::make_index_sequence<Prog::size>{});
+  static constexpr bool any = [] {
+    for (int x : defining)
+      if (x >= 0) return true;
+    return false;
+  }();
+};
+
 // Launches equation E: one vendor GEMM when the equation is exactly one, a vendor GEMM and an accumulating epilogue
 // kernel when it is a GEMM plus other terms, the generic kernel otherwise.
-template <std::size_t E, class Prog, class Store, class Space>
-void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode);
+template <std::size_t E, class Prog, class Store, class Space, class Sub = plan::no_inlining>
+void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
+                    const Sub& sub = Sub{});
 
 template <std::size_t E, class Prog, class Store, class Space>
 void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
@@ -288,6 +601,33 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
     }
   }
 #endif
+  using plan_t = inline_plan<Prog, typename Store::memory_space>;
+  if constexpr (plan_t::any) {
+    constexpr std::size_t slot =
+        static_cast<std::size_t>(Prog::slot_of(std::tuple_element_t<E, decltype(Prog::equations)>::head::name.view()));
+    using sub_t = plan::inliner<Prog, plan_t>;
+    constexpr bool reads = reads_marked<Prog>(plan_t::defining, E);
+    constexpr bool inlined = plan_t::defining[slot] == static_cast<int>(E);
+    if (elementwise_fusion_flag()) {
+      if constexpr (inlined) {
+        if (mode == exec::write_mode::assign && !to_scratch) {
+          s.defer(slot, [prog, space](Store& st) {
+            if constexpr (reads)
+              launch_unfused<E>(prog, st, space, false, exec::write_mode::assign, sub_t{&prog});
+            else
+              launch_unfused<E>(prog, st, space, false, exec::write_mode::assign);
+            space.fence();
+          });
+          return;
+        }
+      }
+      if constexpr (reads) {
+        launch_unfused<E>(prog, s, space, to_scratch, mode, sub_t{&prog});
+        return;
+      }
+    }
+    if constexpr (plan_t::defining[slot] == static_cast<int>(E)) s.defer(slot, nullptr);
+  }
   launch_unfused<E>(prog, s, space, to_scratch, mode);
 }
 
@@ -412,8 +752,9 @@ bool launch_ordered(const Prog& prog, Store& s, const Space& space, bool to_scra
   }
 }
 
-template <std::size_t E, class Prog, class Store, class Space>
-void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+template <std::size_t E, class Prog, class Store, class Space, class Sub>
+void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
+                    const Sub& sub) {
   const auto& eq = std::get<E>(prog.equations);
   using eq_t = std::remove_cvref_t<decltype(eq)>;
   if (launch_ordered<E>(prog, s, space, to_scratch, mode)) return;
@@ -480,48 +821,25 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
     }
   }
 #endif
-  launch_kernel<Prog>(eq, s, space, to_scratch, mode);
+  launch_kernel<Prog>(eq, s, space, to_scratch, mode, sub);
 }
 
-// The kernel path equation E takes when it assigns its head in memory space Mem (tl::explain prints it): the vendor
-// GEMM paths first (Kokkos Kernels; an accumulating or relation equation keeps the kernels below), then flat
-// addressing, column reductions, normalizer rows, and the generic coordinate kernel.
+// The kernel path equation E takes when it assigns its head in memory space Mem, its right-hand side read through
+// the elementwise fusion plan of the program (tl::explain prints it; tl::set_elementwise_fusion(false) prints
+// kernel_path<E, Prog, Mem>() instead).
 template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace>
 constexpr const char* execution_path() {
+  using plan_t = inline_plan<Prog, Mem>;
   using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
-#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
-  if constexpr (attention_pairs<Prog>::pairs.role[E] != 0 &&
-                Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
-    return attention_pairs<Prog>::pairs.role[E] == 1 ? "fused attention (scores, not materialized)"
-                                                     : "fused attention (online softmax over key tiles)";
-  }
-#endif
-#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
-  if constexpr (vendor_gemm_runs<eq_t, Mem>()) {
-    return plan_vendor_gemm<eq_t>().n_batch > 0 ? "batched vendor GEMM" : "vendor GEMM";
-  } else if constexpr (gemm_epilogue<eq_t, Mem>::side >= 0) {
-    return "vendor GEMM + epilogue kernel";
-  } else if constexpr (gemm_normalizer<eq_t, Mem>::value) {
-    return "vendor GEMM + normalizer rows";
-  } else if constexpr (gemm_outer<eq_t, Mem>::kind > 0) {
-    return "vendor GEMM + epilogue + flat map";
-  }
-#endif
-  using fk = flat_kernel<Prog, eq_t>;
-  if constexpr (fk::value) {
-    if constexpr (exec::flat_row_reduces<typename fk::rhs_t>::value)
-      return "flat rows (row reduction)";
-    else
-      return "flat map";
-  } else if constexpr (fk::column) {
-    return "column reduction";
-  } else if constexpr (fk::normalizer) {
-    return "normalizer rows";
-  } else if constexpr (fk::broadcast) {
-    return "broadcast rows";
-  } else {
-    return "generic kernel";
-  }
+  constexpr int slot = Prog::slot_of(eq_t::head::name.view());
+  if constexpr (plan_t::defining[static_cast<std::size_t>(slot)] == static_cast<int>(E))
+    return "inlined into its readers (not materialized)";
+  else
+    return path_name(kernel_path<E, Prog, Mem, plan::inliner<Prog, plan_t>>());
+}
+template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace>
+constexpr const char* unfused_execution_path() {
+  return path_name(kernel_path<E, Prog, Mem>());
 }
 
 template <class D>
@@ -650,6 +968,9 @@ struct runner {
 };
 
 }  // namespace detail
+
+// Turns elementwise fusion (intermediates inlined into their readers, see detail::inline_plan) on or off.
+inline void set_elementwise_fusion(bool enabled) { detail::elementwise_fusion_flag() = enabled; }
 
 // Runs every equation once, in dependency order (a recursive stratum gets one pass; see tl::fixpoint).
 template <class Prog, class Mem, class Space = Kokkos::DefaultExecutionSpace>

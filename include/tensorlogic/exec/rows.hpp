@@ -607,7 +607,7 @@ struct broadcast_rows {
 struct broadcast_point {
   long cell;
   long col;
-  long pre[max_subscripts + 1];
+  const long* pre;  // the row's prefix offsets (loop-invariant inside the row)
 };
 template <class Layout>
 struct broadcast_cells {
@@ -645,39 +645,108 @@ struct broadcast_kernel {
     else if (v > R(0))
       out[c] = Out(1);
   }
-  KOKKOS_INLINE_FUNCTION void prefixes(broadcast_point& p, const long r) const {
-    for (int a = 1; a <= split; ++a) p.pre[a] = r / per_row[a];
+  KOKKOS_INLINE_FUNCTION void prefixes(long* pre, const long r) const {
+    for (int a = 1; a <= split; ++a) pre[a] = r / per_row[a];
   }
   KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+    long pre[max_subscripts + 1]{};
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
-    broadcast_point p{};
     const long r = item / row;
-    p.cell = item;
-    p.col = item - r * row;
-    prefixes(p, r);
-    store(item, ev::eval(rhs, ctx, p));
+    prefixes(pre, r);
+    store(item, ev::eval(rhs, ctx, broadcast_point{item, item - r * row, pre}));
 #else
     const long lo = item * rows;
     const long hi = lo + rows < total_rows ? lo + rows : total_rows;
-    broadcast_point p{};
     for (long r = lo; r < hi; ++r) {
-      prefixes(p, r);
+      prefixes(pre, r);
       const long base = r * row;
+      Out* o = out + base;
       if (mode == write_mode::assign) {
-        for (long c = 0; c < row; ++c) {
-          p.cell = base + c;
-          p.col = c;
-          out[base + c] = static_cast<Out>(ev::eval(rhs, ctx, p));
-        }
+        for (long c = 0; c < row; ++c) o[c] = static_cast<Out>(ev::eval(rhs, ctx, broadcast_point{base + c, c, pre}));
       } else {
-        for (long c = 0; c < row; ++c) {
-          p.cell = base + c;
-          p.col = c;
-          store(base + c, ev::eval(rhs, ctx, p));
-        }
+        for (long c = 0; c < row; ++c) store(base + c, ev::eval(rhs, ctx, broadcast_point{base + c, c, pre}));
       }
     }
 #endif
+  }
+};
+
+
+// A whole reduction into a rank-0 left-hand side, r = op over S of body(S), whose body reads tensors at S, at a
+// prefix or a suffix of S (a per-row value: advantage(p, g) in a loss summed over (p, g, t)), or scalars: the rows of
+// broadcast_rows<Body, S> with independent accumulator lanes per row. Sums, means, maxima and minima.
+template <class Rhs>
+struct full_reduction {
+  static constexpr bool value = false;
+};
+template <reduce_op Op, class Body, int... Red>
+struct full_reduction<plan::d_project<Op, Body, Red...>> {
+  using red_dims = plan::dims<plan::dim_var<Red>...>;
+  static constexpr bool value =
+      lane_reducible<Op> && distinct_plain<red_dims>::value && broadcast_rows<Body, red_dims>::value;
+  static constexpr reduce_op operation = Op;
+  using body_t = Body;
+};
+
+// One work item reduces `rows` whole rows (host) or one cell (devices) into the value of a Kokkos reducer (Sum for
+// sums and means, Max, Min).
+template <class R, class Ctx, class Body, class RedDims, reduce_op Op>
+struct full_reduction_kernel {
+  using layout_t = broadcast_rows<Body, RedDims>;
+  using ev = offset_evaluator<R, Ctx, broadcast_cells<layout_t>>;
+  using red = lane_reducer<Op, R>;
+  static constexpr int split = layout_t::layout.split;
+  Ctx ctx;
+  Body body;
+  long row = 1;
+  long rows = 1;
+  long total_rows = 0;
+  long per_row[max_subscripts + 1]{};
+
+  KOKKOS_INLINE_FUNCTION void prefixes(long* pre, const long r) const {
+    for (int a = 1; a <= split; ++a) pre[a] = r / per_row[a];
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(const long item, R& acc) const {
+    long pre[max_subscripts + 1]{};
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+    const long r = item / row;
+    prefixes(pre, r);
+    acc = red::join(acc, ev::eval(body, ctx, broadcast_point{item, item - r * row, pre}));
+#else
+    constexpr int W = reduction_lanes<R>();
+    R lane[W];
+    for (int l = 0; l < W; ++l) lane[l] = red::init();
+    const long lo = item * rows;
+    const long hi = lo + rows < total_rows ? lo + rows : total_rows;
+    for (long r = lo; r < hi; ++r) {
+      prefixes(pre, r);
+      const long base = r * row;
+      long c = 0;
+      for (; c + W <= row; c += W)
+        for (int l = 0; l < W; ++l)
+          lane[l] = red::join(lane[l], ev::eval(body, ctx, broadcast_point{base + c + l, c + l, pre}));
+      for (; c < row; ++c) lane[0] = red::join(lane[0], ev::eval(body, ctx, broadcast_point{base + c, c, pre}));
+    }
+    for (int w = W / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) lane[l] = red::join(lane[l], lane[l + w]);
+    acc = red::join(acc, lane[0]);
+#endif
+  }
+};
+
+// Writes a rank-0 result computed by a reduction (one work item).
+template <class R, class Out>
+struct scalar_store {
+  Out* out;
+  R value;
+  write_mode mode = write_mode::assign;
+  KOKKOS_INLINE_FUNCTION void operator()(const long) const {
+    if (mode == write_mode::assign)
+      out[0] = static_cast<Out>(value);
+    else if (mode == write_mode::accumulate)
+      out[0] += static_cast<Out>(value);
+    else if (value > R(0))
+      out[0] = Out(1);
   }
 };
 
