@@ -227,21 +227,13 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
     b.rhs = k.rhs;
     b.out = k.out;
     b.mode = mode;
-    long row = 1;
-    for (int d = split; d < rank; ++d) row *= k.dims[d].extent;
-    for (int a = 1; a <= split; ++a) {
-      long n = 1;
-      for (int d = a; d < split; ++d) n *= k.dims[d].extent;
-      b.per_row[a] = n;
-    }
+    long ext[exec::max_subscripts]{};
+    for (int d = 0; d < rank; ++d) ext[d] = k.dims[d].extent;
+    const long row = exec::broadcast_split(ext, rank, split, b.per_row);
     if (cells == 0 || row == 0) return;
     b.row = row;
     b.total_rows = cells / row;
-    long items = cells;
-    if constexpr (host) {
-      b.rows = row >= 4096 ? 1 : 4096 / row;
-      items = (b.total_rows + b.rows - 1) / b.rows;
-    }
+    const long items = exec::broadcast_items<host>(row, b.total_rows, b.rows);
     Kokkos::parallel_for("tensorlogic::broadcast rows " + who,
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), b);
     return;
@@ -265,22 +257,12 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
       ext[d] = s.index_extent(static_cast<std::size_t>(exec::plain_positions<red_dims>::at(d)));
       all *= ext[d];
     }
-    long row = 1;
-    for (int d = split; d < nred; ++d) row *= ext[d];
-    for (int a = 1; a <= split; ++a) {
-      long n = 1;
-      for (int d = a; d < split; ++d) n *= ext[d];
-      f.per_row[a] = n;
-    }
+    const long row = exec::broadcast_split(ext, nred, split, f.per_row);
     R value = exec::lane_reducer<op, R>::init();
     if (all > 0 && row > 0) {
       f.row = row;
       f.total_rows = all / row;
-      long items = all;
-      if constexpr (host) {
-        f.rows = row >= 4096 ? 1 : 4096 / row;
-        items = (f.total_rows + f.rows - 1) / f.rows;
-      }
+      const long items = exec::broadcast_items<host>(row, f.total_rows, f.rows);
       Kokkos::RangePolicy<Space, Kokkos::IndexType<long>> policy(space, 0, items);
       const std::string label = "tensorlogic::full reduction " + who;
       if constexpr (op == reduce_op::max)

@@ -622,6 +622,31 @@ struct broadcast_cells {
   }
 };
 
+// A broadcast layout's rows for extents[0..n): returns the cells per row (the product of extents[split..n)) and sets
+// per_row[a], for each prefix length a in 1..split, to the rows per value of that prefix (the product of
+// extents[a..split)).
+inline long broadcast_split(const long* extent, int n, int split, long* per_row) {
+  long row = 1;
+  for (int d = split; d < n; ++d) row *= extent[d];
+  for (int a = 1; a <= split; ++a) {
+    long m = 1;
+    for (int d = a; d < split; ++d) m *= extent[d];
+    per_row[a] = m;
+  }
+  return row;
+}
+// The work items for total_rows rows of `row` cells: about 4096 cells each on the host (rows per item set in
+// `rows`), one cell each on devices.
+template <bool Host>
+long broadcast_items(long row, long total_rows, long& rows) {
+  if constexpr (Host) {
+    rows = row >= 4096 ? 1 : 4096 / row;
+    return (total_rows + rows - 1) / rows;
+  } else {
+    return total_rows * row;
+  }
+}
+
 // The kernel: on the host a work item walks `rows` whole rows; on devices a work item is one cell.
 template <class R, class Ctx, class Rhs, class LhsDims, class Out>
 struct broadcast_kernel {
