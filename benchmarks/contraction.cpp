@@ -1,5 +1,5 @@
-// The library's kernels against what users would use instead, in one binary: C(i,k) = A(i,j) B(j,k) in fp32 against
-// OpenBLAS cblas_sgemm, Eigen Tensor contract and a naive loop; the fused Y = relu(W X + b) against sgemm followed
+// The library's kernels against what users would use instead, in one binary: C(i,k) = A(i,j) B(j,k) in fp32 (the vendor
+// path and the library's own tiled kernel) against OpenBLAS cblas_sgemm, Eigen Tensor contract and a naive loop; the fused Y = relu(W X + b) against sgemm followed
 // by a separate elementwise pass; attention's batched scores S(n,h,p,q) = Q(n,p,h,d) K(n,q,h,d) s against one
 // cblas_sgemm per (n, h) and the generic kernel; an elementwise equation and a row reduction over 16M floats against a
 // STREAM-triad loop; a three-factor chain Y = A B C in the planner's order against two cblas_sgemm calls in the best
@@ -100,6 +100,22 @@ T& kept(Args&&... args) {
 // name of a library case -> name of its baseline, for the ratio table.
 std::vector<std::pair<std::string, std::string>> pairs;
 
+// A library case on the tiled GEMM kernel: the same store with the vendor path switched off while it runs.
+template <class Prog, class Store>
+void add_tiled(const std::string& name, const Prog& prog, Store& st, double flops, bool once) {
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), [&prog, &st, flops](benchmark::State& state) {
+    tl::set_vendor_gemm(false);
+    for (auto _ : state) {
+      tl::eval(prog, st);
+      Kokkos::fence();
+    }
+    tl::set_vendor_gemm(true);
+    state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  });
+  b->Unit(benchmark::kMillisecond);
+  if (once) b->Iterations(1);
+}
+
 void add_gemm(std::size_t n) {
   const std::string tag = std::to_string(n);
   auto a = random_floats(n * n, 1);
@@ -110,6 +126,7 @@ void add_gemm(std::size_t n) {
   auto* lib = tl::benchmark::add("gemm/tensorlogic/" + tag, gemm, st);
   lib->Unit(benchmark::kMillisecond);
   if (n >= 2048) lib->Iterations(1);
+  add_tiled("gemm/tensorlogic_tiled/" + tag, gemm, st, 2.0 * n * n * n, n >= 2048);
 #if TENSORLOGIC_BENCH_HAVE_OPENBLAS
   benchmark::RegisterBenchmark(("gemm/openblas/" + tag).c_str(), [=](benchmark::State& state) {
     std::vector<float> c(n * n);
@@ -122,6 +139,7 @@ void add_gemm(std::size_t n) {
     state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
   })->Unit(benchmark::kMillisecond);
   pairs.push_back({"gemm/tensorlogic/" + tag, "gemm/openblas/" + tag});
+  pairs.push_back({"gemm/tensorlogic_tiled/" + tag, "gemm/openblas/" + tag});
 #endif
 #if TENSORLOGIC_BENCH_HAVE_EIGEN
   benchmark::RegisterBenchmark(("gemm/eigen_tensor/" + tag).c_str(), [=](benchmark::State& state) {
@@ -135,6 +153,7 @@ void add_gemm(std::size_t n) {
     state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
   })->Unit(benchmark::kMillisecond);
   pairs.push_back({"gemm/tensorlogic/" + tag, "gemm/eigen_tensor/" + tag});
+  pairs.push_back({"gemm/tensorlogic_tiled/" + tag, "gemm/eigen_tensor/" + tag});
 #endif
   if (n <= 1024) {
     benchmark::RegisterBenchmark(("gemm/naive_loop/" + tag).c_str(), [=](benchmark::State& state) {
@@ -164,6 +183,8 @@ void add_dense_layer(std::size_t n) {
   tl::bind(st, X, xm->data(), xm->size());
   tl::bind(st, bias, bv->data(), bv->size());
   tl::benchmark::add("relu_wx_b/tensorlogic_fused/" + tag, dense_layer, st)->Unit(benchmark::kMillisecond);
+  // the tiled kernel with the bias and relu in its store (one pass over Y)
+  add_tiled("relu_wx_b/tensorlogic_tiled_fused/" + tag, dense_layer, st, 2.0 * n * n * n, false);
   auto& sp = kept<store_of<decltype(dense_layer_split)>>(dense_layer_split, tl::extents(i = n, j = n, k = n));
   tl::bind(sp, W, wm->data(), wm->size());
   tl::bind(sp, X, xm->data(), xm->size());
@@ -184,6 +205,7 @@ void add_dense_layer(std::size_t n) {
   })->Unit(benchmark::kMillisecond);
   pairs.push_back({"relu_wx_b/tensorlogic_fused/" + tag, "relu_wx_b/sgemm_then_pass/" + tag});
   pairs.push_back({"relu_wx_b/tensorlogic_gemm_epilogue/" + tag, "relu_wx_b/sgemm_then_pass/" + tag});
+  pairs.push_back({"relu_wx_b/tensorlogic_tiled_fused/" + tag, "relu_wx_b/sgemm_then_pass/" + tag});
 #endif
 }
 
@@ -199,13 +221,17 @@ void add_batched(int nb, int nh, int np, int nd) {
   tl::bind(st, Kt, km->data(), km->size());
   tl::bind(st, s, 0.125f);
   tl::benchmark::add("batched_scores/tensorlogic/" + tag, scores, st)->Unit(benchmark::kMillisecond);
-  // The generic kernel on the same store (the vendor path switched off while it runs).
+  add_tiled("batched_scores/tensorlogic_tiled/" + tag, scores, st,
+            2.0 * nb * nh * np * np * nd, false);
+  // The generic kernel on the same store (the vendor path and the tiled kernel switched off while it runs).
   benchmark::RegisterBenchmark(("batched_scores/generic_kernel/" + tag).c_str(), [&st](benchmark::State& state) {
     tl::set_vendor_gemm(false);
+    tl::set_tiled_gemm(false);
     for (auto _ : state) {
       tl::eval(scores, st);
       Kokkos::fence();
     }
+    tl::set_tiled_gemm(true);
     tl::set_vendor_gemm(true);
   })->Unit(benchmark::kMillisecond)->Iterations(1);
 #if TENSORLOGIC_BENCH_HAVE_OPENBLAS
@@ -223,6 +249,7 @@ void add_batched(int nb, int nh, int np, int nd) {
     }
   })->Unit(benchmark::kMillisecond);
   pairs.push_back({"batched_scores/tensorlogic/" + tag, "batched_scores/sgemm_loop/" + tag});
+  pairs.push_back({"batched_scores/tensorlogic_tiled/" + tag, "batched_scores/sgemm_loop/" + tag});
   pairs.push_back({"batched_scores/generic_kernel/" + tag, "batched_scores/sgemm_loop/" + tag});
 #endif
 }

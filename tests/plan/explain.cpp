@@ -67,7 +67,8 @@ TEST_CASE("FLOP and byte estimates with the store's extents", "[plan]") {
                        "C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction; vendor GEMM] 1024 FLOP, 896 bytes"));
 #else
   CHECK_THAT(text, Catch::Matchers::Contains(
-                       "C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction; generic kernel] 1024 FLOP, 896 bytes"));
+                       "C[i,k] = A[i,j] B[j,k]\n  [GEMM-shaped contraction; tiled GEMM (team scratch tiles, register "
+                       "blocks)] 1024 FLOP, 896 bytes"));
 #endif
   CHECK_THAT(text, Catch::Matchers::Contains("[general contraction; pairwise A (B G)] 768 FLOP"));
 }
@@ -91,7 +92,12 @@ TEST_CASE("the kernel path of each equation, as tl::explain prints it", "[plan]"
                 "vendor GEMM + normalizer rows");
   static_assert(std::string_view(tl::detail::execution_path<5, decltype(prog)>()) ==
                 "vendor GEMM + epilogue kernel");
+#else
+  static_assert(std::string_view(tl::detail::execution_path<5, decltype(prog)>()) == "tiled GEMM + fused epilogue");
 #endif
+  // with the vendor path off at run time, the library's tiled kernel
+  static_assert(std::string_view(tl::detail::execution_path<5, decltype(prog), Kokkos::HostSpace, false>()) ==
+                "tiled GEMM + fused epilogue");
   static_assert(std::string_view(tl::detail::execution_path<6, decltype(prog)>()) == "generic kernel");
   tl::store s(prog, tl::extents(i = 4, j = 4, k = 4, b = 2, p = 3, q = 3, d = 5));
   const std::string text = tl::explain(prog, s);

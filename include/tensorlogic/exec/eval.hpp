@@ -12,6 +12,7 @@
 #include <tensorlogic/exec/fuse.hpp>
 #include <tensorlogic/exec/kernel.hpp>
 #include <tensorlogic/exec/store.hpp>
+#include <tensorlogic/exec/tiled_gemm.hpp>
 #include <tensorlogic/exec/vendor_gemm.hpp>
 #include <tensorlogic/plan/inline.hpp>
 #include <tensorlogic/plan/lower.hpp>
@@ -129,6 +130,34 @@ template <std::size_t E, class Prog>
 constexpr bool is_column_reduction(const Prog&) {
   return flat_kernel<Prog, equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>>::column;
 }
+
+// The library's own tiled GEMM kernel (exec/tiled_gemm.hpp) takes the GEMM-shaped equations the vendor path takes, with
+// the epilogue fused into its store: kind 1 for C = P (P a GEMM-shaped product: plan_vendor_gemm), 2 for C = P + Rest
+// (side: P's position), 3 for C = f(P), 4 for C = f(P + Rest), f a one-argument elementwise function; 0 otherwise.
+// It runs when the vendor path does not (no Kokkos Kernels, tl::set_vendor_gemm(false), a batched GEMM in device
+// memory, an accumulating dense layer); tl::set_tiled_gemm(false) sends these equations to the generic kernel.
+inline bool& tiled_gemm_flag() {
+  static bool enabled = true;
+  return enabled;
+}
+template <class Eq>
+struct tiled_form {
+  static constexpr int kind = plan_vendor_gemm<Eq>().ok ? 1 : 0;
+  static constexpr int side = -1;
+};
+template <class L, class A, class B>
+struct tiled_form<equation<L, apply<op::add, A, B>>> {
+  static constexpr int side = plan_vendor_gemm<equation<L, A>>().ok   ? 0
+                              : plan_vendor_gemm<equation<L, B>>().ok ? 1
+                                                                      : -1;
+  static constexpr int kind = side >= 0 ? 2 : 0;
+};
+template <class L, op Op, class X>
+  requires(gemm_outer_op<Op>)
+struct tiled_form<equation<L, apply<Op, X>>> {
+  static constexpr int side = tiled_form<equation<L, X>>::side;
+  static constexpr int kind = plan_vendor_gemm<equation<L, X>>().ok ? 3 : tiled_form<equation<L, X>>::kind == 2 ? 4 : 0;
+};
 
 // Launches the generic kernel of equation eq (of program Prog) into the head's view or its scratch buffer.
 template <class Prog, class Eq, class Store, class Space, class Sub = plan::no_inlining>
@@ -304,6 +333,8 @@ enum class path_kind {
   gemm_epilogue,
   gemm_normalizer,
   gemm_outer,
+  tiled_gemm,
+  tiled_gemm_epilogue,
   flat_rows,
   flat_map,
   column,
@@ -321,6 +352,8 @@ constexpr const char* path_name(path_kind k) {
     case path_kind::gemm_epilogue: return "vendor GEMM + epilogue kernel";
     case path_kind::gemm_normalizer: return "vendor GEMM + normalizer rows";
     case path_kind::gemm_outer: return "vendor GEMM + epilogue + flat map";
+    case path_kind::tiled_gemm: return "tiled GEMM (team scratch tiles, register blocks)";
+    case path_kind::tiled_gemm_epilogue: return "tiled GEMM + fused epilogue";
     case path_kind::flat_rows: return "flat rows (row reduction)";
     case path_kind::flat_map: return "flat map";
     case path_kind::column: return "column reduction";
@@ -335,26 +368,31 @@ constexpr const char* path_name(path_kind k) {
 // substituted by Sub: the vendor GEMM paths first (Kokkos Kernels; an accumulating or relation equation keeps the
 // kernels below), then flat addressing, column reductions, normalizer rows, broadcast rows, whole reductions and the
 // generic coordinate kernel.
-template <std::size_t E, class Prog, class Mem, class Sub = plan::no_inlining>
+template <std::size_t E, class Prog, class Mem, class Sub = plan::no_inlining, bool Vendor = true, bool Tiled = true>
 constexpr path_kind kernel_path() {
   using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
-  if constexpr (attention_pairs<Prog>::pairs.role[E] != 0 &&
+  if constexpr (Vendor && attention_pairs<Prog>::pairs.role[E] != 0 &&
                 Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
     return attention_pairs<Prog>::pairs.role[E] == 1 ? path_kind::attention_scores : path_kind::attention;
   }
 #endif
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS
-  if constexpr (vendor_gemm_runs<eq_t, Mem>()) {
+  if constexpr (Vendor && vendor_gemm_runs<eq_t, Mem>()) {
     return plan_vendor_gemm<eq_t>().n_batch > 0 ? path_kind::batched_vendor_gemm : path_kind::vendor_gemm;
-  } else if constexpr (gemm_epilogue<eq_t, Mem>::side >= 0) {
+  } else if constexpr (Vendor && gemm_epilogue<eq_t, Mem>::side >= 0) {
     return path_kind::gemm_epilogue;
-  } else if constexpr (gemm_normalizer<eq_t, Mem>::value) {
+  } else if constexpr (Vendor && gemm_normalizer<eq_t, Mem>::value) {
     return path_kind::gemm_normalizer;
-  } else if constexpr (gemm_outer<eq_t, Mem>::kind > 0) {
+  } else if constexpr (Vendor && gemm_outer<eq_t, Mem>::kind > 0) {
     return path_kind::gemm_outer;
   }
 #endif
+  if constexpr (Tiled && tiled_form<eq_t>::kind == 1) {
+    return path_kind::tiled_gemm;
+  } else if constexpr (Tiled && tiled_form<eq_t>::kind > 1) {
+    return path_kind::tiled_gemm_epilogue;
+  }
   using fk = flat_kernel<Prog, eq_t, Sub>;
   if constexpr (fk::value) {
     if constexpr (exec::flat_row_reduces<typename fk::rhs_t>::value)
@@ -734,6 +772,106 @@ bool launch_ordered(const Prog& prog, Store& s, const Space& space, bool to_scra
   }
 }
 
+// The positions (in the program's index list) of a plain left-hand side's subscripts.
+template <int... P>
+constexpr std::array<int, sizeof...(P) + 1> subscript_positions(const plan::dims<plan::dim_var<P>...>&) {
+  return {P..., -1};
+}
+
+// Runs C = f(P + Rest) (f and Rest optional, P the GEMM-shaped product of gemm_eq) on the tiled kernel into `out`.
+template <class Prog, bool HasF, op F, class GemmEq, class Rest, class Store, class Space>
+void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Space& space,
+                    typename GemmEq::head::value_type* out, bool accumulate) {
+  constexpr gemm_plan plan = plan_vendor_gemm<GemmEq>();
+  using T = typename GemmEq::head::value_type;
+  using R = compute_type<T>;
+  using Rt = gemm_rhs_t<typename GemmEq::rhs_type>;
+  using first = std::conditional_t<plan.swap, typename gemm_operands<Rt>::second, typename gemm_operands<Rt>::first>;
+  using second = std::conditional_t<plan.swap, typename gemm_operands<Rt>::first, typename gemm_operands<Rt>::second>;
+  constexpr int head_slot = Prog::slot_of(GemmEq::head::name.view());
+  constexpr int nidx = static_cast<int>(Prog::n_indices);
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
+  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
+  using ctx_t = exec::kernel_context<table_t<Store>, static_t, nidx>;
+  using tiles = exec::gemm_tiles<T, host>;
+  using epi = exec::gemm_epilogue_spec<Rest, HasF, F>;
+  using kernel_t = exec::tiled_gemm_kernel<T, R, ctx_t, nidx, epi, tiles>;
+  const auto& vf = std::get<Prog::slot_of(first::symbol::name.view())>(s.views());
+  const auto& vs = std::get<Prog::slot_of(second::symbol::name.view())>(s.views());
+  const gemm_layout lay = gemm_layout_of<plan>(s.shape(head_slot).data(), vf, vs);
+  if (lay.total_c == 0) return;
+  kernel_t k{};
+  exec::gemm_geometry& g = k.g;
+  g.m = lay.m, g.n = lay.n, g.k = lay.k;
+  // op(F)(m, k) and op(S)(k, n) of the row-major matrices F and S
+  g.a_m = plan.trans_first ? 1 : lay.ld[1];
+  g.a_k = plan.trans_first ? lay.ld[1] : 1;
+  g.b_k = plan.trans_second ? 1 : lay.ld[2];
+  g.b_n = plan.trans_second ? lay.ld[2] : 1;
+  g.ldc = lay.ld[0];
+  g.tiles_m = (g.m + tiles::mt - 1) / tiles::mt;
+  g.tiles_n = (g.n + tiles::nt - 1) / tiles::nt;
+  g.n_batch = plan.n_batch;
+  for (int b = 0; b < plan.n_batch; ++b) {
+    g.batch_ext[b] = lay.ext[0][plan.batch_pos[0][b]];
+    for (int t = 0; t < 3; ++t) g.batch_stride[t][b] = lay.stride[t][plan.batch_pos[t][b]];
+    g.batch_at[b] = plan.batch_pos[0][b];
+  }
+  g.row_lo = plan.m_lo, g.row_hi = plan.m_hi, g.col_lo = plan.n_lo, g.col_hi = plan.n_hi;
+  g.c_rank = plan.rank[0];
+  constexpr auto pos = subscript_positions(decltype(plan::lower_lhs<Prog>(gemm_eq).subscripts){});
+  for (int d = 0; d < plan.rank[0]; ++d) {
+    g.c_ext[d] = lay.ext[0][d];
+    g.c_pos[d] = pos[static_cast<std::size_t>(d)];
+  }
+  k.ctx.table = make_table<Store, 0>(s);
+  for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+  k.rest = rest;
+  k.a = vf.data();
+  k.b = vs.data();
+  k.c = out;
+  k.alpha = gemm_alpha<T>(s, gemm_eq.rhs);
+  k.accumulate = accumulate;
+  k.simd = exec::host_simd_level();
+  const long league = g.tiles_m * g.tiles_n * lay.batches;
+  if (league == 0) return;
+  Kokkos::TeamPolicy<Space> policy(space, static_cast<int>(league), tiles::team);
+  policy.set_scratch_size(0, Kokkos::PerTeam(static_cast<std::size_t>(kernel_t::shmem_bytes())));
+  Kokkos::parallel_for("tensorlogic::tiled gemm " + std::string(GemmEq::head::name.view()), policy, k);
+}
+
+template <class Prog, class Eq, class Store, class Space>
+void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
+  using form = tiled_form<Eq>;
+  using lhs_t = typename Eq::lhs_type;
+  constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(Eq::head::name.view()));
+  auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+  const bool acc = mode == exec::write_mode::accumulate;
+  // the term added to the product, lowered to a descriptor the epilogue evaluates at C's cells
+  auto lowered = [&](const auto& term) {
+    using term_t = std::remove_cvref_t<decltype(term)>;
+    return plan::lower_rhs<Prog>(equation<lhs_t, term_t>{eq.lhs, term});
+  };
+  auto sum_parts = [&](const auto& sum) {
+    constexpr std::size_t side = static_cast<std::size_t>(form::side);
+    using product_t = std::remove_cvref_t<decltype(std::get<side>(sum.args))>;
+    return std::pair{equation<lhs_t, product_t>{eq.lhs, std::get<side>(sum.args)}, lowered(std::get<1 - side>(sum.args))};
+  };
+  if constexpr (form::kind == 1) {
+    run_tiled_gemm<Prog, false, op::neg>(eq, exec::no_gemm_rest{}, s, space, out, acc);
+  } else if constexpr (form::kind == 2) {
+    const auto [g, rest] = sum_parts(eq.rhs);
+    run_tiled_gemm<Prog, false, op::neg>(g, rest, s, space, out, acc);
+  } else if constexpr (form::kind == 3) {
+    using inner_t = std::remove_cvref_t<decltype(std::get<0>(eq.rhs.args))>;
+    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(equation<lhs_t, inner_t>{eq.lhs, std::get<0>(eq.rhs.args)},
+                                                        exec::no_gemm_rest{}, s, space, out, acc);
+  } else {
+    const auto [g, rest] = sum_parts(std::get<0>(eq.rhs.args));
+    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(g, rest, s, space, out, acc);
+  }
+}
+
 template <std::size_t E, class Prog, class Store, class Space, class Sub>
 void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
                     const Sub& sub) {
@@ -803,13 +941,20 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
     }
   }
 #endif
+  if constexpr (tiled_form<eq_t>::kind > 0) {
+    if (tiled_gemm_flag() && mode != exec::write_mode::logical_or) {
+      launch_tiled_gemm<Prog>(eq, s, space, to_scratch, mode);
+      return;
+    }
+  }
   launch_kernel<Prog>(eq, s, space, to_scratch, mode, sub);
 }
 
 // The kernel path equation E takes when it assigns its head in memory space Mem, its right-hand side read through
 // the elementwise fusion plan of the program (tl::explain prints it; tl::set_elementwise_fusion(false) prints
 // kernel_path<E, Prog, Mem>() instead).
-template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace>
+// Vendor and Tiled: whether tl::set_vendor_gemm / tl::set_tiled_gemm are on.
+template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace, bool Vendor = true, bool Tiled = true>
 constexpr const char* execution_path() {
   using plan_t = inline_plan<Prog, Mem>;
   using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
@@ -817,11 +962,37 @@ constexpr const char* execution_path() {
   if constexpr (plan_t::defining[static_cast<std::size_t>(slot)] == static_cast<int>(E))
     return "inlined into its readers (not materialized)";
   else
-    return path_name(kernel_path<E, Prog, Mem, plan::inliner<Prog, plan_t>>());
+    return path_name(kernel_path<E, Prog, Mem, plan::inliner<Prog, plan_t>, Vendor, Tiled>());
 }
-template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace>
+template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace, bool Vendor = true, bool Tiled = true>
 constexpr const char* unfused_execution_path() {
-  return path_name(kernel_path<E, Prog, Mem>());
+  return path_name(kernel_path<E, Prog, Mem, plan::no_inlining, Vendor, Tiled>());
+}
+// Every equation's path under the fusion, vendor and tiled switches (explain picks the array of the current ones).
+template <class Prog, class Mem, bool Fused, bool Vendor, bool Tiled>
+struct execution_paths {
+  template <std::size_t... E>
+  static constexpr std::array<const char*, sizeof...(E) + 1> make(std::index_sequence<E...>) {
+    if constexpr (Fused)
+      return {execution_path<E, Prog, Mem, Vendor, Tiled>()..., ""};
+    else
+      return {unfused_execution_path<E, Prog, Mem, Vendor, Tiled>()..., ""};
+  }
+  static constexpr auto value = make(std::make_index_sequence<Prog::size>{});
+};
+template <class Prog, class Mem>
+const char* const* current_execution_paths() {
+  const int key = (elementwise_fusion_flag() ? 4 : 0) + (vendor_gemm_flag() ? 2 : 0) + (tiled_gemm_flag() ? 1 : 0);
+  switch (key) {
+    case 0: return execution_paths<Prog, Mem, false, false, false>::value.data();
+    case 1: return execution_paths<Prog, Mem, false, false, true>::value.data();
+    case 2: return execution_paths<Prog, Mem, false, true, false>::value.data();
+    case 3: return execution_paths<Prog, Mem, false, true, true>::value.data();
+    case 4: return execution_paths<Prog, Mem, true, false, false>::value.data();
+    case 5: return execution_paths<Prog, Mem, true, false, true>::value.data();
+    case 6: return execution_paths<Prog, Mem, true, true, false>::value.data();
+    default: return execution_paths<Prog, Mem, true, true, true>::value.data();
+  }
 }
 
 template <class D>
@@ -953,6 +1124,9 @@ struct runner {
 
 // Turns elementwise fusion (intermediates inlined into their readers, see detail::inline_plan) on or off.
 inline void set_elementwise_fusion(bool enabled) { detail::elementwise_fusion_flag() = enabled; }
+// Turns the library's tiled GEMM kernel on or off (off: GEMM-shaped equations the vendor path does not take run on the
+// generic kernel).
+inline void set_tiled_gemm(bool enabled) { detail::tiled_gemm_flag() = enabled; }
 
 // Runs every equation once, in dependency order (a recursive stratum gets one pass; see tl::fixpoint).
 template <class Prog, class Mem, class Space = Kokkos::DefaultExecutionSpace>

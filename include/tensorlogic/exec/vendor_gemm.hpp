@@ -388,6 +388,41 @@ struct gemm_normalizer_of<equation<L, normalization<Op, Q, apply<op::where, comp
 template <class Eq, class Mem>
 struct gemm_normalizer : gemm_normalizer_of<std::remove_cvref_t<Eq>, Mem> {};
 
+// Extents and row-major strides of C, the first and the second factor of a GEMM plan; the matrix sizes M, N, K, the
+// leading dimensions and the number of batch coordinates.
+struct gemm_layout {
+  long ext[3][8]{}, stride[3][8]{};
+  long m = 0, n = 0, k = 0, total_c = 0, batches = 1;
+  long ld[3]{};
+};
+template <gemm_plan Plan, class VF, class VS>
+gemm_layout gemm_layout_of(const long* shape, const VF& vf, const VS& vs) {
+  gemm_layout l;
+  for (int d = 0; d < Plan.rank[0]; ++d) l.ext[0][d] = shape[d];
+  for (int d = 0; d < Plan.rank[1]; ++d) l.ext[1][d] = static_cast<long>(vf.extent(static_cast<unsigned>(d)));
+  for (int d = 0; d < Plan.rank[2]; ++d) l.ext[2][d] = static_cast<long>(vs.extent(static_cast<unsigned>(d)));
+  for (int t = 0; t < 3; ++t) {
+    long st = 1;
+    for (int d = Plan.rank[t] - 1; d >= 0; --d) {
+      l.stride[t][d] = st;
+      st *= l.ext[t][d];
+    }
+    if (t == 0) l.total_c = st;
+    const long ld = l.stride[t][Plan.outer_last[t]];
+    l.ld[t] = ld > 1 ? ld : 1;
+  }
+  auto product = [](const long* e, int lo, int hi) {
+    long p = 1;
+    for (int d = lo; d < hi; ++d) p *= e[d];
+    return p;
+  };
+  l.m = product(l.ext[0], Plan.m_lo, Plan.m_hi);
+  l.n = product(l.ext[0], Plan.n_lo, Plan.n_hi);
+  l.k = product(l.ext[1], Plan.k_lo, Plan.k_hi);
+  for (int b = 0; b < Plan.n_batch; ++b) l.batches *= l.ext[0][Plan.batch_pos[0][b]];
+  return l;
+}
+
 // Runs the equation as GEMMs into `out` (the head's buffer): beta = 0 assigns, beta = 1 accumulates.
 template <class Eq, class Store, class Space>
 void vendor_gemm(Store& s, const Space& space, const Eq& eq, typename Eq::head::value_type* out, bool accumulate) {
@@ -409,27 +444,8 @@ void vendor_gemm(Store& s, const Space& space, const Eq& eq, typename Eq::head::
   const T alpha = gemm_alpha<T>(s, eq.rhs);
   if constexpr (host_blas && Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory>::accessible) {
 #if defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
-    // Extents and row-major strides of C, the first and the second factor.
-    long ext[3][8]{}, stride[3][8]{};
-    for (int d = 0; d < plan.rank[0]; ++d) ext[0][d] = static_cast<long>(shape[static_cast<std::size_t>(d)]);
-    for (int d = 0; d < plan.rank[1]; ++d) ext[1][d] = static_cast<long>(vf.extent(static_cast<unsigned>(d)));
-    for (int d = 0; d < plan.rank[2]; ++d) ext[2][d] = static_cast<long>(vs.extent(static_cast<unsigned>(d)));
-    long total_c = 1;
-    for (int t = 0; t < 3; ++t) {
-      long st = 1;
-      for (int d = plan.rank[t] - 1; d >= 0; --d) {
-        stride[t][d] = st;
-        st *= ext[t][d];
-      }
-      if (t == 0) total_c = st;
-    }
-    auto product = [](const long* e, int lo, int hi) {
-      long p = 1;
-      for (int d = lo; d < hi; ++d) p *= e[d];
-      return p;
-    };
-    const long m = product(ext[0], plan.m_lo, plan.m_hi), n = product(ext[0], plan.n_lo, plan.n_hi),
-               k = product(ext[1], plan.k_lo, plan.k_hi);
+    const gemm_layout lay = gemm_layout_of<plan>(shape.data(), vf, vs);
+    const long m = lay.m, n = lay.n, k = lay.k, total_c = lay.total_c;
     space.fence();
     if (total_c == 0) return;
     if (k == 0) {  // an empty sum
@@ -437,13 +453,10 @@ void vendor_gemm(Store& s, const Space& space, const Eq& eq, typename Eq::head::
         for (long x = 0; x < total_c; ++x) out[x] = T(0);
       return;
     }
-    auto ld = [&](int t) {
-      const long l = stride[t][plan.outer_last[t]];
-      return static_cast<int>(l > 1 ? l : 1);
-    };
-    const int ldc = ld(0), ldf = ld(1), lds = ld(2);
-    long batches = 1;
-    for (int b = 0; b < plan.n_batch; ++b) batches *= ext[0][plan.batch_pos[0][b]];
+    const int ldc = static_cast<int>(lay.ld[0]), ldf = static_cast<int>(lay.ld[1]), lds = static_cast<int>(lay.ld[2]);
+    const long batches = lay.batches;
+    const auto& ext = lay.ext;
+    const auto& stride = lay.stride;
     const T* pf = vf.data();
     const T* ps = vs.data();
     long coord[8]{};

@@ -209,15 +209,7 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
     }(typename Prog::symbols{});
     return static_cast<double>(b);
   };
-  static constexpr auto fused_paths = []<std::size_t... E>(std::index_sequence<E...>) {
-    return std::array<const char*, sizeof...(E) + 1>{
-        detail::execution_path<E, Prog, typename Store::memory_space>()..., ""};
-  }(std::make_index_sequence<Prog::size>{});
-  static constexpr auto unfused_paths = []<std::size_t... E>(std::index_sequence<E...>) {
-    return std::array<const char*, sizeof...(E) + 1>{
-        detail::unfused_execution_path<E, Prog, typename Store::memory_space>()..., ""};
-  }(std::make_index_sequence<Prog::size>{});
-  const auto& paths = detail::elementwise_fusion_flag() ? fused_paths : unfused_paths;
+  const char* const* paths = detail::current_execution_paths<Prog, typename Store::memory_space>();
   std::size_t index = 0;
   std::apply(
       [&](const auto&... eq) {
