@@ -1,5 +1,6 @@
-// nn sequence modules: attention (plain and causal), the transformer block, and the RNN (backpropagation through
-// time by tl::fixpoint on the gradient program), against central finite differences in double precision.
+// nn sequence modules: attention (plain, causal, sink + window), the transformer block at two shapes, and the RNN
+// (backpropagation through time by tl::fixpoint on the gradient program), against central finite differences in
+// double precision.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <tensorlogic/tensorlogic.hpp>
@@ -42,12 +43,25 @@ TEST_CASE("nn gradients: attention, plain and causal", "[nn]") {
   }
 }
 
+TEST_CASE("nn gradients: attention with a sink + window mask", "[nn]") {
+  // key q visible from p when q <= p and (q < 1 or p - q < 2): at p = 4 the keys 0, 3, 4
+  constexpr nn::attention<"w", double, nn::mask::sink_window(1, 2)> watt;
+  constexpr auto windowed = tl::compose(watt(Y(n, p, e), X(n, p, e), q), L() = 1.0 * G(n, p, e) * Y(n, p, e));
+  constexpr auto windowed_train = tl::gradient(windowed, L, nn::parameters(watt, tl::wrt(X)));
+  for (auto [np, nh, nd] : {std::tuple{5, 1, 2}, std::tuple{6, 2, 3}})
+    tl::test::check_parameters(windowed, windowed_train, L, nn::parameters(watt, tl::wrt(X)),
+                               tl::extents(n = 2, p = np, q = np, e = 3, watt.head = nh, watt.hd = nd), setup);
+}
+
 TEST_CASE("nn gradients: transformer block", "[nn]") {
   constexpr nn::transformer_block<"blk", double> blk;
   constexpr auto model = tl::compose(blk(Y(n, p, e), X(n, p, e), q), L() = 1.0 * G(n, p, e) * Y(n, p, e));
   constexpr auto train = tl::gradient(model, L, nn::parameters(blk, tl::wrt(X)));
+  // two shapes: a second batch size, sequence length, width, head count and hidden width
   tl::test::check_parameters(model, train, L, nn::parameters(blk, tl::wrt(X)),
                    tl::extents(n = 2, p = 3, q = 3, e = 4, blk.att.head = 2, blk.att.hd = 2, blk.ff.h<0> = 5), setup);
+  tl::test::check_parameters(model, train, L, nn::parameters(blk, tl::wrt(X)),
+                   tl::extents(n = 1, p = 5, q = 5, e = 6, blk.att.head = 3, blk.att.hd = 2, blk.ff.h<0> = 7), setup);
 }
 
 TEST_CASE("nn gradients: rnn through time", "[nn]") {

@@ -1,6 +1,7 @@
 // The transformer chunk policy: its cached token-by-token decode gives the logits of the full-sequence forward pass of
 // the same tl::nn program (causal mask) at every position, in float and double; a sink + window cache keeps exactly the
-// rows token_cache<sink_window> keeps and stays at sink + window after warm-up; reset starts a fresh context without
+// rows token_cache<sink_window> keeps and stays at sink + window after warm-up, and its logits after eviction are the
+// full forward pass of the program with nn::mask::sink_window; reset starts a fresh context without
 // reallocating; chunked_generate with the policy produces the prompts of the pinned_head_tail layout; and the errors
 // name the missing tensor, the position table and the cache capacity.
 #include <catch2/catch.hpp>
@@ -27,8 +28,8 @@ inline constexpr tl::index<"v"> v;
 
 constexpr int vocab = 7, width = 8, heads = 2, hidden = 12, context = 12;
 
-// emb + Pos -> blk0 -> blk1 -> lnf -> head: logits Z(n, p, v).
-template <class T>
+// emb + Pos -> blk0 -> blk1 -> lnf -> head: logits Z(n, p, v). M: the blocks' attention mask.
+template <class T, nn::mask_kind M = nn::mask::causal>
 struct model {
   static constexpr tl::tensor<"Tok", T, 3> Tok{};
   static constexpr tl::tensor<"Pos", T, 2> Pos{};
@@ -39,21 +40,24 @@ struct model {
   static constexpr tl::tensor<"X3", T, 3> X3{};
   static constexpr tl::tensor<"Z", T, 3> Z{};
   static constexpr nn::embedding<"emb", T> emb{};
-  static constexpr nn::transformer_block<"blk0", T> blk0{};
-  static constexpr nn::transformer_block<"blk1", T> blk1{};
+  static constexpr nn::transformer_block<"blk0", T, M> blk0{};
+  static constexpr nn::transformer_block<"blk1", T, M> blk1{};
   static constexpr nn::layer_norm<"lnf", T> lnf{};
   static constexpr nn::linear<"head", T> head{};
 };
 
-template <class T>
+template <class T, nn::mask_kind Mask = nn::mask::causal>
 constexpr auto make_lm() {
-  using M = model<T>;
+  using M = model<T, Mask>;
   return tl::compose(M::emb(M::Xe(n, p, e), M::Tok(n, p, v)), M::X0(n, p, e) = M::Xe(n, p, e) + M::Pos(p, e),
                      M::blk0(M::X1(n, p, e), M::X0(n, p, e), q), M::blk1(M::X2(n, p, e), M::X1(n, p, e), q),
                      M::lnf(M::X3(n, p, e), M::X2(n, p, e)), M::head(M::Z(n, p, v), M::X3(n, p, e)));
 }
 constexpr auto lm_float = make_lm<float>();
 constexpr auto lm_double = make_lm<double>();
+// the same model with StreamingLLM's mask: key q visible from p when q < 2 or p - q < 4 -- what a cache of 2 sink
+// tokens and a window of the 3 previous tokens shows the token it decodes
+constexpr auto lm_sink_window = make_lm<double, nn::mask::sink_window(2, 4)>();
 
 template <class T>
 const auto& lm() {
@@ -72,12 +76,13 @@ void randomize(Store& s, const Sym& sym, std::mt19937_64& gen, double mean, doub
   Kokkos::deep_copy(view, host);
 }
 
-// A store of the program with random weights (biases and norm parameters too, so every term is exercised).
-template <class T>
-auto random_model(std::uint64_t seed) {
+// A store of the program with random weights (biases and norm parameters too, so every term is exercised); the
+// weights depend on the seed only, not on the mask.
+template <class T, class Prog = std::decay_t<decltype(lm<T>())>>
+auto random_model(std::uint64_t seed, const Prog& prog = lm<T>()) {
   using M = model<T>;
-  auto s = std::make_unique<tl::store<std::decay_t<decltype(lm<T>())>>>(
-      lm<T>(), tl::extents(n = 1, p = context, q = context, e = width, v = vocab, M::blk0.att.head = heads,
+  auto s = std::make_unique<tl::store<Prog>>(
+      prog, tl::extents(n = 1, p = context, q = context, e = width, v = vocab, M::blk0.att.head = heads,
                            M::blk0.att.hd = width / heads, M::blk0.ff.template h<0> = hidden,
                            M::blk1.att.head = heads, M::blk1.att.hd = width / heads,
                            M::blk1.ff.template h<0> = hidden));
@@ -104,10 +109,10 @@ auto random_model(std::uint64_t seed) {
 rs::transformer_names names() { return {.blocks = {"blk0", "blk1"}}; }
 
 // The full-sequence forward pass: logits[t][c] for every position t of `ids` (context tokens).
-template <class T, class Store>
-std::vector<std::vector<double>> full_logits(Store& s, const std::vector<int>& ids) {
+template <class T, class Store, class Prog = std::decay_t<decltype(lm<T>())>>
+std::vector<std::vector<double>> full_logits(Store& s, const std::vector<int>& ids, const Prog& prog = lm<T>()) {
   nn::one_hot(s, model<T>::Tok, ids);
-  tl::eval(lm<T>(), s);
+  tl::eval(prog, s);
   auto z = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, s[model<T>::Z]);
   std::vector<std::vector<double>> out(ids.size(), std::vector<double>(vocab));
   for (std::size_t t = 0; t < ids.size(); ++t)
@@ -203,6 +208,35 @@ TEMPLATE_TEST_CASE("sink + window cache: the rows of token_cache<sink_window>, c
   CHECK(policy.peak_size() == 6);
   CHECK(policy.peak_size() == book.peak_size());
   CHECK(policy.peak_kv_bytes() == 6 * policy.bytes_per_token());
+}
+
+TEST_CASE("sink + window cache after eviction equals the full forward pass with the sink + window mask",
+          "[reasoning][transformer]") {
+  // The cached keys and values of every layer were computed when their token was decoded, over what the cache showed
+  // it then; the masked forward pass recomputes every position over the same keys. Absolute learned positions, so no
+  // key is re-rotated.
+  auto causal = random_model<double>(5);
+  auto masked = random_model<double>(5, lm_sink_window);
+  const auto w = std::make_shared<const rs::transformer_weights<double>>(rs::read_transformer<double>(*causal, names()));
+  for (std::uint64_t seed : {9u, 10u}) {
+    const std::vector<int> ids = sequence(seed);
+    const auto want = full_logits<double>(*masked, ids, lm_sink_window);
+    const auto causal_logits = full_logits<double>(*causal, ids);
+    rs::transformer_policy<double, rs::sink_window> policy(w, rs::sink_window{2, 3});
+    double worst = 0.0, apart = 0.0;
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+      const std::span<const double> got = policy.step(ids[t]);
+      for (int c = 0; c < vocab; ++c) {
+        const auto k = static_cast<std::size_t>(c);
+        worst = std::max(worst, std::abs(got[k] - want[t][k]));
+        if (t >= 6) apart = std::max(apart, std::abs(got[k] - causal_logits[t][k]));
+      }
+    }
+    INFO("largest logit difference " << worst << "; largest difference from the causal model after eviction "
+                                     << apart);
+    CHECK(worst <= 1e-10);
+    CHECK(apart > 1e-3);  // the eviction matters: the unmasked causal forward differs
+  }
 }
 
 TEST_CASE("chunked_generate with the transformer policy: prompts of the pinned_head_tail layout",

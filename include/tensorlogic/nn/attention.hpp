@@ -6,16 +6,31 @@
 
 namespace tensorlogic::nn {
 
-enum class mask { none, causal };
+// The attention mask of nn::attention and nn::transformer_block: none, causal, or StreamingLLM's sink + window
+// (reference mechanisms.md §5.2: key q is visible from query p when q <= p and (q < sink or p - q < window); the same
+// rule as tl::attention's attention_mask::sink_window). A structural value, so it is a template argument:
+// nn::attention<"a", float, nn::mask::sink_window(4, 256)>.
+struct mask_kind {
+  int kind = 0;  // 0 none, 1 causal, 2 sink + window
+  long sink = 0;
+  long window = 0;
+  constexpr bool operator==(const mask_kind&) const = default;
+};
+namespace mask {
+inline constexpr mask_kind none{0, 0, 0};
+inline constexpr mask_kind causal{1, 0, 0};
+constexpr mask_kind sink_window(long sink, long window) { return {2, sink, window}; }
+}  // namespace mask
 
 // Multi-head self-attention over the sequence index p of X(..., p, e), with a second index q for key positions
 // (the caller's, with the same extent as p). Heads "P.head" and head width "P.hd" are indices (bind both):
 //   Q(..., p, head, hd) = Wq(head, hd, e) X(..., p, e)         (likewise K and V over q)
-//   S(..., head, p, q)  = softmax(q, Q K * scale)             (causal: where(q <= p, Q K * scale, -1e30))
+//   S(..., head, p, q)  = softmax(q, Q K * scale)             (causal: where(q <= p, Q K * scale, -1e30); sink +
+//                         window: where((q <= p) ((q < sink) + (q + window > p)), Q K * scale, -1e30))
 //   O(..., p, head, hd) = S V,    Y(..., p, e) = Wo(e, head, hd) O + bo(e)
 // scale is the scalar "P.scale" = 1/sqrt(|hd|), set by init and share. The attention matrix S is a tensor of the
 // program, as the gradient needs it; tl::attention is the fused forward kernel for inference.
-template <fixed_string P, class T = float, mask M = mask::none, fixed_string I = P>
+template <fixed_string P, class T = float, mask_kind M = mask::none, fixed_string I = P>
 struct attention {
   template <fixed_string Tag>
   using tagged = attention<P, T, M, cat<I, "@", Tag>>;
@@ -56,9 +71,13 @@ struct attention {
     const auto Vr = detail::at(Vh<R>, b, q, head, hd);
     const auto Sr = detail::at(S<R>, b, head, p{}, q);
     const auto Or = detail::at(O<R>, b, p{}, head, hd);
+    static_assert(M.kind != 2 || (M.sink >= 0 && M.window >= 0 && M.sink + M.window > 0),
+                  "tensorlogic: nn::mask::sink_window needs sink >= 0, window >= 0 and at least one visible key");
     auto scores = [&] {
       if constexpr (M == mask::causal)
         return softmax(q, where(q <= p{}, Qr * Kr * scale, -1e30));
+      else if constexpr (M.kind == 2)
+        return softmax(q, where((q <= p{}) * ((q < M.sink) + (q + M.window > p{})), Qr * Kr * scale, -1e30));
       else
         return softmax(q, Qr * Kr * scale);
     };
@@ -84,7 +103,7 @@ struct attention {
 // A pre-norm transformer block over X(..., p, e):
 //   A = ln1(X);  R1 = X + attention(A);  B = ln2(R1);  Y = R1 + mlp(B)   (relu MLP with hidden index "P.mlp.h0")
 // Residuals are second equations with the same left-hand side (language rule 4).
-template <fixed_string P, class T = float, mask M = mask::causal, fixed_string I = P>
+template <fixed_string P, class T = float, mask_kind M = mask::causal, fixed_string I = P>
 struct transformer_block {
   template <fixed_string Tag>
   using tagged = transformer_block<P, T, M, cat<I, "@", Tag>>;
