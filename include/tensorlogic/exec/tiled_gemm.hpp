@@ -247,6 +247,20 @@ struct tiled_gemm_kernel {
                   int depth) const {
     for (int s0 = 0; s0 < rows; s0 += RM) {
       T* dst = As + (s0 / RM) * (KT * RM);
+      if (g.a_m == 1 && s0 + RM <= rows) {
+        // op(A) = A^T: the strip's RM values of each k are contiguous
+        const T* src = pa + k0 * g.a_k + m0 + s0;
+        for (int kk = 0; kk < depth; ++kk)
+          for (int i = 0; i < RM; ++i) dst[kk * RM + i] = src[kk * g.a_k + i];
+        continue;
+      }
+      if (g.a_k == 1 && s0 + RM <= rows) {
+        // rows of A contiguous along k: RM read streams, contiguous writes
+        const T* src = pa + (m0 + s0) * g.a_m + k0;
+        for (int kk = 0; kk < depth; ++kk)
+          for (int i = 0; i < RM; ++i) dst[kk * RM + i] = src[i * g.a_m + kk];
+        continue;
+      }
       for (int i = 0; i < RM; ++i) {
         if (s0 + i >= rows) {
           for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = T(0);
