@@ -11,6 +11,8 @@
 #include <tensorlogic/tensorlogic.hpp>
 #include <vector>
 
+#include "../support/naive.hpp"
+
 namespace tl = tensorlogic;
 
 namespace {
@@ -30,14 +32,7 @@ inline constexpr tl::tensor<"C", double, 2> C;
 inline constexpr tl::tensor<"b", double, 1> bias;
 inline constexpr tl::tensor<"r0", double, 0> r0;
 
-template <class T>
-std::vector<T> random_values(std::size_t n, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<T> out(n);
-  for (auto& x : out) x = static_cast<T>(d(g));
-  return out;
-}
+using tl::test::random_values;
 }  // namespace
 
 TEST_CASE("the triad as a flat map, at sizes around the 4096-cell chunk", "[exec][map]") {

@@ -12,6 +12,8 @@
 #include <tensorlogic/tensorlogic.hpp>
 #include <vector>
 
+#include "../support/naive.hpp"
+
 namespace tl = tensorlogic;
 
 namespace {
@@ -39,14 +41,7 @@ struct syms {
   static constexpr tl::tensor<"E", T, 2> E{};
 };
 
-template <class T>
-std::vector<T> random_values(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<double> d(-1.0, 1.0);
-  std::vector<T> out(n);
-  for (auto& x : out) x = static_cast<T>(d(g));
-  return out;
-}
+using tl::test::random_values;
 
 // Runs prog with A stored as [a0, a1] and B as [b0, b1]; `at(a, r, c)` reads the logical A(i=r, j=c) etc.
 template <class T, class Prog>
