@@ -13,6 +13,8 @@
 #include <tensorlogic/tensorlogic.hpp>
 #include <vector>
 
+#include "../support/naive.hpp"
+
 namespace tl = tensorlogic;
 
 namespace {
@@ -32,14 +34,7 @@ inline constexpr tl::tensor<"R2", double, 2> R2;
 inline constexpr tl::tensor<"t0", double, 0> t0;
 inline constexpr tl::scalar<"s", double> s;
 
-template <class V>
-std::vector<V> random_values(std::size_t n, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<V> out(n);
-  for (auto& v : out) v = static_cast<V>(d(g));
-  return out;
-}
+using tl::test::random_values;
 }  // namespace
 
 TEST_CASE("row reductions: sum, mean, max and min over the last subscript, rows around the lane count",
