@@ -327,6 +327,36 @@ struct tiled_gemm_kernel {
     out = accumulate ? static_cast<T>(out + static_cast<T>(v)) : static_cast<T>(v);
   }
 
+  // Host: the epilogue and store of one row of the tile, a pass at a time over the row (in place in the scratch row):
+  // alpha and the added term, then the function alone in its own loop (a branch-free, vectorizable loop: relu's select
+  // becomes a max instead of a branch that random signs mispredict), then the assignment or accumulation.
+  KOKKOS_INLINE_FUNCTION void store_row_host(T* row, int cols, T* out, frame_t& f, long gn0) const {
+    if constexpr ((Epi::has_rest || Epi::has_f) && !std::is_same_v<R, T>) {
+      for (int j = 0; j < cols; ++j) store(row[j], out - gn0, f, 0, gn0 + j);  // a wider compute type: per cell
+    } else if constexpr (Epi::has_rest || Epi::has_f) {
+      R* v = row;
+      if constexpr (Epi::has_rest) {
+        for (int j = 0; j < cols; ++j) {
+          set_group(f, gn0 + j, g.col_lo, g.col_hi);
+          v[j] = static_cast<R>(alpha * row[j]) + evaluator<R, Ctx, frame_t>::eval(rest, ctx, f);
+        }
+      } else {
+        for (int j = 0; j < cols; ++j) v[j] = static_cast<R>(alpha * row[j]);
+      }
+      if constexpr (Epi::has_f)
+        for (int j = 0; j < cols; ++j) v[j] = elementwise<R>::template unary<Epi::function>(v[j]);
+      if (accumulate)
+        for (int j = 0; j < cols; ++j) out[j] = static_cast<T>(out[j] + static_cast<T>(v[j]));
+      else
+        for (int j = 0; j < cols; ++j) out[j] = static_cast<T>(v[j]);
+    } else {
+      if (accumulate)
+        for (int j = 0; j < cols; ++j) out[j] = static_cast<T>(out[j] + static_cast<T>(alpha * row[j]));
+      else
+        for (int j = 0; j < cols; ++j) out[j] = static_cast<T>(alpha * row[j]);
+    }
+  }
+
   // Host: Cs block (RM x RN, row stride NT) = (first ? 0 : Cs block) + A strip (x) B strip.
   KOKKOS_INLINE_FUNCTION void micro_host(const T* ap, const T* bp, int depth, T* cs, bool first) const {
 #if TENSORLOGIC_X86_MICROKERNELS
@@ -391,7 +421,7 @@ struct tiled_gemm_kernel {
       }
       for (int i = 0; i < rows; ++i) {
         if constexpr (Epi::has_rest) set_group(f, m0 + i, g.row_lo, g.row_hi);
-        for (int j = 0; j < cols; ++j) store(Cs[i * NT + j], pc, f, m0 + i, n0 + j);
+        store_row_host(Cs + i * NT, cols, pc + (m0 + i) * g.ldc + n0, f, n0);
       }
     } else {
       // one register block per thread, kept in registers across the slices
