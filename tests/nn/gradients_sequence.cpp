@@ -1,4 +1,4 @@
-// nn sequence modules: attention (plain, causal, sink + window), the transformer block at two shapes, and the RNN
+// nn sequence modules: attention (plain, causal, sink + window, rotary), the transformer block at two shapes, and the RNN
 // (backpropagation through time by tl::fixpoint on the gradient program), against central finite differences in
 // double precision.
 #include <catch2/catch.hpp>
@@ -51,6 +51,16 @@ TEST_CASE("nn gradients: attention with a sink + window mask", "[nn]") {
   for (auto [np, nh, nd] : {std::tuple{5, 1, 2}, std::tuple{6, 2, 3}})
     tl::test::check_parameters(windowed, windowed_train, L, nn::parameters(watt, tl::wrt(X)),
                                tl::extents(n = 2, p = np, q = np, e = 3, watt.head = nh, watt.hd = nd), setup);
+}
+
+TEST_CASE("nn gradients: attention with a rotary position embedding", "[nn]") {
+  // head width 4 (static), rotate-half pairs (0, 2) and (1, 3); the tables are random constants here (fill_all)
+  constexpr nn::attention<"r", double, nn::mask::causal.rope(4)> ratt;
+  constexpr auto rotary = tl::compose(ratt(Y(n, p, e), X(n, p, e), q), L() = 1.0 * G(n, p, e) * Y(n, p, e));
+  constexpr auto rotary_train = tl::gradient(rotary, L, nn::parameters(ratt, tl::wrt(X)));
+  for (auto [np, nh] : {std::tuple{3, 1}, std::tuple{5, 2}})
+    tl::test::check_parameters(rotary, rotary_train, L, nn::parameters(ratt, tl::wrt(X)),
+                               tl::extents(n = 2, p = np, q = np, e = 3, ratt.head = nh), setup);
 }
 
 TEST_CASE("nn gradients: transformer block", "[nn]") {
