@@ -286,6 +286,8 @@ TEST_CASE("transformer policy errors name the culprit", "[reasoning][transformer
                     Catch::Contains("blk7.att.Wq") && Catch::StartsWith("tensorlogic: "));
   CHECK_THROWS_WITH(rs::read_transformer<float>(*s, {.positions = "Position", .blocks = {"blk0"}}),
                     Catch::Contains("\"Position\""));
+  CHECK_THROWS_WITH(rs::read_transformer<float>(*s, {.blocks = {"blk0"}, .rope_theta = 10000.0}),
+                    Catch::Contains("block \"blk0\" has no rotary tables"));
   const auto w = std::make_shared<const rs::transformer_weights<float>>(rs::read_transformer<float>(*s, names()));
   rs::transformer_policy<float> small(w, rs::full_context{4});
   CHECK_THROWS_WITH(small(std::vector<rs::token_id>{1, 2, 3, 4, 5}, 1),

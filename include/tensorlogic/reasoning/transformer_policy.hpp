@@ -11,8 +11,12 @@
 // only, appends k and v (one row per token, per layer and head) to a preallocated cache and runs tl::attention of the
 // new query over the cached keys; the cache policy is `full_context` (every token, up to a capacity) or
 // reasoning::sink_window (StreamingLLM: after each token the cache keeps the first `sink` and the last `window`
-// tokens, the rule of token_cache<sink_window>). The model's positions are learned absolute positions, so the keys are
-// cached as computed (there is no rotation to redo) and a token's position is its index in the current context.
+// tokens, the rule of token_cache<sink_window>). Positions: a learned absolute table ("Pos", added to the embedding:
+// a token's position is its index in the current context) and/or a rotary embedding (blocks built with
+// nn::mask_kind::rope; transformer_names::rope_theta gives its base). With rotary positions the keys are cached
+// un-rotated and rotated at attention time, with the query, to the positions decode_options::rope_positions says:
+// position_mode::shrink (StreamingVLM's contiguous RoPE: cache row r sits at r, the new token at |K|) or
+// position_mode::append (each token keeps its position in the context). Before any eviction the two agree.
 // `reset()` starts a fresh context in O(1) without allocating; a call `policy(context, max_new_tokens)` resets,
 // prefills the context and generates greedily (temperature 0) or by seeded temperature sampling, which makes it a
 // `chunk_policy` for chunked_generate (Delethink's chunk boundary is a reset). Everything runs on the host.
@@ -37,6 +41,7 @@
 #include <tensorlogic/exec/attention.hpp>
 #include <tensorlogic/reasoning/delethink.hpp>
 #include <tensorlogic/reasoning/kv_policy.hpp>
+#include <tensorlogic/reasoning/rope.hpp>
 
 namespace tensorlogic::reasoning {
 
@@ -47,6 +52,9 @@ struct transformer_names {
   std::vector<std::string> blocks = {"blk"};
   std::string final_norm = "lnf";
   std::string head = "head";
+  // The base of the blocks' rotary embedding (their nn::mask_kind::rope theta); 0: the blocks have none. A store
+  // holding rotary tables ("P.att.cos") needs it, and a nonzero value needs the tables.
+  double rope_theta = 0.0;
 };
 
 // Host copies of the weights, row-major in the store's layout.
@@ -64,6 +72,7 @@ struct transformer_weights {
   };
   std::size_t vocab = 0, width = 0, heads = 0, head_dim = 0, hidden = 0;
   std::size_t context = 0;  // rows of the position table (0: none)
+  double rope_theta = 0.0;   // rotary embedding of queries and keys (rotate-half pairing); 0: none
   std::vector<T> embedding;  // [vocab, width]
   std::vector<T> positions;  // [context, width]
   std::vector<block> blocks;
@@ -177,8 +186,18 @@ transformer_weights<T> read_transformer(const Store& store, const transformer_na
     b.scale = scale && scale->data.size() == 1 && scale->data[0] != T(0)
                   ? scale->data[0]
                   : static_cast<T>(1.0 / std::sqrt(static_cast<double>(w.head_dim)));
+    const bool tables = detail::find_tensor<T>(store, p + ".att.cos").has_value();
+    if (tables && !(names.rope_theta > 1.0))
+      throw error("read_transformer: block \"" + p + "\" has rotary tables (\"" + p +
+                  ".att.cos\"): set transformer_names::rope_theta to its base (> 1)");
+    if (!tables && names.rope_theta != 0.0)
+      throw error("read_transformer: transformer_names::rope_theta is set but block \"" + p +
+                  "\" has no rotary tables (\"" + p + ".att.cos\"): build it with nn::mask_kind::rope");
     w.blocks.push_back(std::move(b));
   }
+  if (names.rope_theta != 0.0 && w.head_dim % 2 != 0)
+    throw error("read_transformer: a rotary embedding needs an even head width, not " + std::to_string(w.head_dim));
+  w.rope_theta = names.rope_theta;
   w.lnf_g = detail::required_tensor<T>(store, names.final_norm + ".g", {width}).data;
   w.lnf_b = detail::required_tensor<T>(store, names.final_norm + ".b", {width}).data;
   w.head_w = detail::required_tensor<T>(store, names.head + ".W", {w.vocab, width}).data;
@@ -195,6 +214,8 @@ struct decode_options {
   double temperature = 0.0;  // 0: greedy (argmax, the lowest id on ties); > 0: sample softmax(logits / temperature)
   std::uint64_t seed = 0;    // of the sampler
   std::optional<token_id> eos = std::nullopt;  // generation stops after emitting it
+  // Rotary models: where cached keys and the query sit (shrink: contiguous over the cache; append: context positions).
+  position_mode rope_positions = position_mode::shrink;
 };
 
 // Token-by-token decoding with a KV cache; see the file comment. Cache is full_context or sink_window.
@@ -224,6 +245,12 @@ class transformer_policy {
     if (!(options.temperature >= 0.0))
       throw error("transformer_policy: temperature " + std::to_string(options.temperature) + " must be >= 0");
     const std::size_t plane = w.heads * capacity_ * w.head_dim;
+    if (w.rope_theta != 0.0) {
+      rope_ = rope{w.head_dim, w.rope_theta, rope_layout::rotate_half};
+      rope_->validate();
+      rotated_.assign(capacity_ * w.head_dim, T(0));
+      grow_tables(capacity_);
+    }
     keys_.assign(w.layers() * plane, T(0));
     values_.assign(w.layers() * plane, T(0));
     positions_.assign(capacity_, 0);
@@ -287,11 +314,23 @@ class transformer_policy {
       opt.mask = attention_mask::none;
       const long hd = static_cast<long>(w.head_dim), n = static_cast<long>(rows_);
       for (std::size_t hh = 0; hh < w.heads; ++hh) {
+        T* head_keys = keys + hh * capacity_ * w.head_dim;
+        if (rope_) {
+          // the query at the new row's position, the cached (un-rotated) keys at theirs, into a scratch copy
+          const std::size_t last = rows_ - 1;
+          rotate_in_place(q_.data() + hh * w.head_dim, row_position(last));
+          for (std::size_t r = 0; r < rows_; ++r) {
+            std::copy_n(head_keys + r * w.head_dim, w.head_dim, rotated_.data() + r * w.head_dim);
+            rotate_in_place(rotated_.data() + r * w.head_dim, row_position(r));
+          }
+          head_keys = rotated_.data();
+        }
         const view3 qv(q_.data() + hh * w.head_dim, 1, 1, hd);
-        const view3 kv(keys + hh * capacity_ * w.head_dim, 1, n, hd);
+        const view3 kv(head_keys, 1, n, hd);
         const view3 vv(values + hh * capacity_ * w.head_dim, 1, n, hd);
         const view3 ov(o_.data() + hh * w.head_dim, 1, 1, hd);
         attention(qv, kv, vv, ov, opt);
+        if (rope_) Kokkos::fence();  // the scratch keys are reused by the next head
       }
       Kokkos::fence();
       // x += Wo o + bo
@@ -356,6 +395,13 @@ class transformer_policy {
   // Cached tokens now, their positions in the current context (cache row order), and the tokens seen since reset.
   std::size_t size() const { return rows_; }
   std::span<const std::size_t> kept() const { return std::span<const std::size_t>(positions_).first(rows_); }
+  // The rotary position of each cache row (shrink: 0..size()-1; append: kept()); empty without a rotary embedding.
+  std::vector<std::size_t> rotary_positions() const {
+    std::vector<std::size_t> out;
+    if (rope_)
+      for (std::size_t r = 0; r < rows_; ++r) out.push_back(row_position(r));
+    return out;
+  }
   std::size_t seen() const { return seen_; }
   std::size_t capacity() const { return capacity_; }
   // The most tokens cached at once (a new token counts before the policy trims) and their bytes over all layers.
@@ -384,6 +430,38 @@ class transformer_policy {
                   std::to_string(rows_) + " rows, " + std::to_string(w_->heads) + " heads]");
     const std::size_t hd = w_->head_dim;
     return std::span<const T>(data).subspan(((layer * w_->heads + head) * capacity_ + row) * hd, hd);
+  }
+
+  std::size_t row_position(std::size_t r) const {
+    return options_.rope_positions == position_mode::shrink ? r : positions_[r];
+  }
+
+  // cos / sin of position * frequency(i) for positions below `positions` (grown on demand: append mode's positions
+  // run up to the context length).
+  void grow_tables(std::size_t positions) {
+    const std::size_t half = w_->head_dim / 2, have = cos_.size() / (half ? half : 1);
+    if (positions <= have) return;
+    cos_.resize(positions * half);
+    sin_.resize(positions * half);
+    for (std::size_t t = have; t < positions; ++t)
+      for (std::size_t i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(t) * rope_->frequency(i);
+        cos_[t * half + i] = std::cos(angle);
+        sin_[t * half + i] = std::sin(angle);
+      }
+  }
+
+  // rope::rotate (rotate-half pairs (i, i + d/2)) with the tables.
+  void rotate_in_place(T* x, std::size_t position) {
+    const std::size_t half = w_->head_dim / 2;
+    if ((position + 1) * half > cos_.size()) grow_tables(std::max(position + 1, 2 * cos_.size() / half));
+    const double* c = cos_.data() + position * half;
+    const double* sn = sin_.data() + position * half;
+    for (std::size_t i = 0; i < half; ++i) {
+      const double x1 = x[i], x2 = x[i + half];
+      x[i] = static_cast<T>(x1 * c[i] - x2 * sn[i]);
+      x[i + half] = static_cast<T>(x2 * c[i] + x1 * sn[i]);
+    }
   }
 
   // sink_window: a cache longer than sink + window keeps rows [0, sink) ++ [rows - window, rows).
@@ -439,6 +517,9 @@ class transformer_policy {
   std::vector<T> keys_, values_;  // [layer, head, capacity, head_dim]
   std::vector<std::size_t> positions_;
   std::vector<T> x_, a_, q_, kv_, o_, h_, logits_;
+  std::optional<rope> rope_;       // the rotary embedding, when the model has one
+  std::vector<T> rotated_;         // one head's rotated keys [capacity, head_dim]
+  std::vector<double> cos_, sin_;  // [position, head_dim / 2]
   std::vector<double> probabilities_;
 };
 
