@@ -2,7 +2,8 @@
 // unfused two-equation program St(p,q) = softmax(q, c Q(p,d) K(q,d)), O(p,e) = St(p,q) V(q,e) run by tl::eval
 // (with tl::set_attention_fusion(false)), and the same program with the compiler's fusion of the pair;
 // both causal and unmasked, plus sink + window (4 + 256) for the fused kernel. "bytes" is the memory each
-// approach allocates for its tensors (the unfused program holds the S x S score matrix).
+// approach allocates for its tensors (the unfused program holds the S x S score matrix). Also nn::attention (causal,
+// 4 heads of 64) inside a program at S = 1024 and 2048, with the pair fused and not.
 //
 //   bench_attention
 #include <benchmark/benchmark.h>
@@ -77,6 +78,33 @@ void unfused_run(benchmark::State& state, const Prog& prog, std::size_t s, bool 
   state.counters["bytes"] = static_cast<double>((4 * s * dim + s * s) * sizeof(float));
   tl::set_attention_fusion(true);
 }
+
+// nn::attention (causal, 4 heads of 64 over width 256) as a module inside a program: its Q(n, p, head, hd) and
+// S(n, head, p, q) layouts are recognized by the fusion (any batch-index order), so S is never computed; with the
+// fusion off the program computes the heads x S x S scores.
+inline constexpr tl::index<"n"> nb;
+inline constexpr tl::tensor<"Xm", float, 3> Xm;
+inline constexpr tl::tensor<"Ym", float, 3> Ym;
+inline constexpr tl::nn::attention<"att", float, tl::nn::mask::causal> att;
+constexpr auto module_prog = att(Ym(nb, p, e), Xm(nb, p, e), q);
+
+void module_run(benchmark::State& state, std::size_t s, bool fuse) {
+  tl::set_attention_fusion(fuse);
+  const std::size_t width = 256, heads = 4;
+  tl::store st(module_prog, tl::extents(nb = 1, p = s, q = s, e = width, att.head = heads, att.hd = width / heads));
+  tl::nn::init(st, 1, att);
+  auto x = st[Xm];
+  std::mt19937_64 g(4);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (std::size_t k = 0; k < x.span(); ++k) x.data()[k] = u(g);
+  for (auto _ : state) {
+    tl::eval(module_prog, st);
+    Kokkos::fence();
+  }
+  // the store allocates S either way (fused, it is never written)
+  state.counters["bytes"] = static_cast<double>((6 * s * width + heads * s * s) * sizeof(float));
+  tl::set_attention_fusion(true);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +131,15 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("attention/fused/sink4_window256/" + tag).c_str(),
                                  [s](benchmark::State& st) { fused(st, s, tl::attention_mask::sink_window); })
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (std::size_t s : {1024u, 2048u}) {
+    const std::string tag = std::to_string(s);
+    benchmark::RegisterBenchmark(("attention/nn_module_fused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { module_run(st, s, true); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("attention/nn_module_unfused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { module_run(st, s, false); })
         ->Unit(benchmark::kMillisecond);
   }
   benchmark::Initialize(&argc, argv);

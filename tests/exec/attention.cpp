@@ -199,6 +199,72 @@ TEST_CASE("fused attention equals the unfused Tensor Logic program", "[attention
   run(causal, tl::attention_mask::causal);
 }
 
+TEST_CASE("fused attention with the batch indices anywhere: nn::attention's layouts", "[attention]") {
+  constexpr tl::index<"n"> nb;
+  constexpr tl::tensor<"Q4", double, 4> Q4;
+  constexpr tl::tensor<"K4", double, 4> K4;
+  constexpr tl::tensor<"V4", double, 4> V4;
+  constexpr tl::tensor<"S4", double, 4> S4;
+  constexpr tl::tensor<"O4", double, 4> O4;
+  // Q and K as nn::attention lays them out, V with its batch indices swapped and after q, O with p first
+  constexpr auto prog = tl::program(
+      S4(nb, h, p, q) = tl::softmax(q, tl::where(q <= p, Q4(nb, p, h, d) * K4(nb, q, h, d) * c, -1e30)),
+      O4(p, nb, h, e) = S4(nb, h, p, q) * V4(h, q, nb, e));
+  // not attention: d is not Q's last subscript; O drops a batch index (a sum over n)
+  constexpr auto d_inside = tl::program(St(h, p, q) = tl::softmax(q, Q4(nb, p, d, h) * K4(nb, q, h, d) * c),
+                                        Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
+  constexpr tl::tensor<"O3", double, 3> O3;
+  constexpr auto drops_batch = tl::program(S4(nb, h, p, q) = tl::softmax(q, Q4(nb, p, h, d) * K4(nb, q, h, d) * c),
+                                           O3(p, h, e) = S4(nb, h, p, q) * V4(h, q, nb, e));
+  static_assert(tl::detail::attention_pairs<decltype(d_inside)>::pairs.role[1] == 0);
+  static_assert(tl::detail::attention_pairs<decltype(drops_batch)>::pairs.role[1] == 0);
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS
+  static_assert(std::string_view(tl::detail::execution_path<1, decltype(prog)>()) ==
+                "fused attention (online softmax over key tiles)");
+#endif
+  const long batch = 2, heads = 3, n = 70, dim = 5, ev = 4;  // 70 queries: two blocks of query rows
+  std::mt19937 gen(31);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  auto fill = [&](auto& view) {
+    for (std::size_t k = 0; k < view.span(); ++k) view.data()[k] = u(gen);
+  };
+  for (bool fuse : {true, false}) {
+    INFO("fusion " << fuse);
+    tl::set_attention_fusion(fuse);
+    gen.seed(31);
+    tl::store s(prog, tl::extents(nb = batch, h = heads, p = n, q = n, d = dim, e = ev));
+    fill(s[Q4]);
+    fill(s[K4]);
+    fill(s[V4]);
+    tl::bind(s, c, 0.7);
+    tl::eval(prog, s);
+    CHECK(s.pending(S4) == (fuse && tl::vendor_gemm_available()));
+    auto o = s[O4];
+    auto qv = s[Q4], kv = s[K4], vv = s[V4];
+    double worst = 0;
+    for (long b = 0; b < batch; ++b)
+      for (long a = 0; a < heads; ++a)
+        for (long i = 0; i < n; ++i) {
+          std::vector<double> z(static_cast<std::size_t>(i + 1));
+          double mx = -1e300, sum = 0;
+          for (long j = 0; j <= i; ++j) {
+            double dot = 0;
+            for (long x = 0; x < dim; ++x) dot += qv(b, i, a, x) * kv(b, j, a, x);
+            z[static_cast<std::size_t>(j)] = 0.7 * dot;
+            mx = std::max(mx, 0.7 * dot);
+          }
+          for (double& w : z) sum += w = std::exp(w - mx);
+          for (long x = 0; x < ev; ++x) {
+            double want = 0;
+            for (long j = 0; j <= i; ++j) want += z[static_cast<std::size_t>(j)] / sum * vv(a, j, b, x);
+            worst = std::max(worst, std::abs(o(i, b, a, x) - want));
+          }
+        }
+    CHECK(worst < 1e-12);
+  }
+  tl::set_attention_fusion(true);
+}
+
 TEST_CASE("attention in a program is not fused when S is read elsewhere or the mask is not causal", "[attention]") {
   constexpr tl::tensor<"R", double, 3> R;
   // S read by a second equation; a strict mask (q < p); a fill that does not vanish under exp

@@ -89,8 +89,19 @@ struct online_attention {
 };
 
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
-// The host's tiled path over contiguous [heads, length, dim] buffers; one work item per (head, block of query rows).
-// Host only (it calls the host BLAS).
+// Where the tiled path finds each head's rows when Q, K, V and O are not contiguous [heads, length, dim] buffers (the
+// fused equations of a program: Q(n, p, head, d) has its rows H d apart and its heads d apart). A head is a
+// coordinate of up to six batch dimensions (row-major over ext); tensor x (0 Q, 1 K, 2 V, 3 O) steps stride[x][k]
+// along batch dimension k and ld[x] from one position to the next; the last subscript is contiguous.
+struct attention_layout {
+  static constexpr int max_dims = 6;
+  int dims = 0;  // 0: contiguous [heads, length, dim]
+  long ext[max_dims]{};
+  long stride[4][max_dims]{};
+  long ld[4]{};
+};
+
+// The host's tiled path; one work item per (head, block of query rows). Host only (it calls the host BLAS).
 template <class T>
 struct tiled_attention {
   static constexpr long rows = 64, keys = 256;
@@ -102,16 +113,33 @@ struct tiled_attention {
   T scale;
   int mask;
   long sink, window;
+  attention_layout layout{};
 
   long blocks() const { return (sq + rows - 1) / rows; }
+
+  // The offset of head h in tensor x, and x's row stride.
+  long head_offset(int x, long h) const {
+    if (layout.dims == 0) {
+      const long len = x == 0 || x == 3 ? sq : sk, width = x <= 1 ? d : e;
+      return h * len * width;
+    }
+    long off = 0;
+    for (int k = layout.dims - 1; k >= 0; --k) {
+      off += (h % layout.ext[k]) * layout.stride[x][k];
+      h /= layout.ext[k];
+    }
+    return off;
+  }
+  long row_stride(int x) const { return layout.dims == 0 ? (x <= 1 ? d : e) : layout.ld[x]; }
 
   void operator()(const long item) const {
     const long h = item / blocks(), i0 = (item % blocks()) * rows;
     const long nb = sq - i0 < rows ? sq - i0 : rows;
-    const T* qh = q + (h * sq + i0) * d;
-    const T* kh = k + h * sk * d;
-    const T* vh = v + h * sk * e;
-    T* oh = o + (h * sq + i0) * e;
+    const long ldq = row_stride(0), ldk = row_stride(1), ldv = row_stride(2), ldo = row_stride(3);
+    const T* qh = q + head_offset(0, h) + i0 * ldq;
+    const T* kh = k + head_offset(1, h);
+    const T* vh = v + head_offset(2, h);
+    T* oh = o + head_offset(3, h) + i0 * ldo;
     std::vector<T> tile(static_cast<std::size_t>(rows * keys));
     T m[rows], l[rows];
     key_ranges range[rows];
@@ -124,7 +152,8 @@ struct tiled_attention {
       if (range[r].window_begin < range[r].end && range[r].window_begin < first) first = range[r].window_begin;
       if (range[r].end > last) last = range[r].end;
     }
-    for (long c = 0; c < nb * e; ++c) oh[c] = T(0);
+    for (long r = 0; r < nb; ++r)
+      for (long c = 0; c < e; ++c) oh[r * ldo + c] = T(0);
     for (long j0 = first - first % keys; j0 < last; j0 += keys) {
       const long nk = last - j0 < keys ? last - j0 : keys;
       bool any = false;
@@ -133,7 +162,7 @@ struct tiled_attention {
       if (!any) continue;
       // tile(r, j) = scale Q(i0 + r, :) . K(j0 + j, :): row-major tile = Q K^T is column-major tile^T = K Q^T
       KokkosBlas::Impl::HostBlas<T>::gemm('T', 'N', static_cast<int>(nk), static_cast<int>(nb), static_cast<int>(d),
-                                          scale, kh + j0 * d, static_cast<int>(d), qh, static_cast<int>(d), T(0),
+                                          scale, kh + j0 * ldk, static_cast<int>(ldk), qh, static_cast<int>(ldq), T(0),
                                           tile.data(), static_cast<int>(nk));
       for (long r = 0; r < nb; ++r) {
         T* t = tile.data() + r * nk;
@@ -153,7 +182,7 @@ struct tiled_attention {
         if (mn > m[r]) {
           const T alpha = kmath::exp(m[r] - mn);
           l[r] *= alpha;
-          for (long c = 0; c < e; ++c) oh[r * e + c] *= alpha;
+          for (long c = 0; c < e; ++c) oh[r * ldo + c] *= alpha;
           m[r] = mn;
         }
         T sum = T(0);
@@ -165,12 +194,12 @@ struct tiled_attention {
       }
       // O rows += tile V(j0 .. j0 + nk, :): column-major O^T += V^T tile^T
       KokkosBlas::Impl::HostBlas<T>::gemm('N', 'N', static_cast<int>(e), static_cast<int>(nb), static_cast<int>(nk),
-                                          T(1), vh + j0 * e, static_cast<int>(e), tile.data(), static_cast<int>(nk),
-                                          T(1), oh, static_cast<int>(e));
+                                          T(1), vh + j0 * ldv, static_cast<int>(ldv), tile.data(), static_cast<int>(nk),
+                                          T(1), oh, static_cast<int>(ldo));
     }
     for (long r = 0; r < nb; ++r) {
       const T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
-      for (long c = 0; c < e; ++c) oh[r * e + c] *= inv;
+      for (long c = 0; c < e; ++c) oh[r * ldo + c] *= inv;
     }
   }
 };
