@@ -238,7 +238,11 @@ TEST_CASE("fused attention with the batch indices anywhere: nn::attention's layo
     fill(s[V4]);
     tl::bind(s, c, 0.7);
     tl::eval(prog, s);
+    // fused, S4 is neither computed nor allocated (the store allocates attention scores on first use)
+    constexpr std::size_t s4 = static_cast<std::size_t>(decltype(s)::slot_checked<decltype(S4)>());
+    static_assert(decltype(s)::on_demand(s4));
     CHECK(s.pending(S4) == (fuse && tl::vendor_gemm_available()));
+    CHECK(s.allocated<s4>() == !(fuse && tl::vendor_gemm_available()));
     auto o = s[O4];
     auto qv = s[Q4], kv = s[K4], vv = s[V4];
     double worst = 0;
@@ -261,6 +265,19 @@ TEST_CASE("fused attention with the batch indices anywhere: nn::attention's layo
           }
         }
     CHECK(worst < 1e-12);
+    // the first read allocates and computes S4: causal rows summing to 1
+    const auto& scores = s[S4];
+    CHECK(s.allocated<s4>());
+    double row_error = 0, hidden = 0;
+    for (long b = 0; b < batch; ++b)
+      for (long a = 0; a < heads; ++a)
+        for (long i = 0; i < n; ++i) {
+          double total = 0;
+          for (long j = 0; j < n; ++j) (j <= i ? total : hidden) += std::abs(scores(b, a, i, j));
+          row_error = std::max(row_error, std::abs(total - 1.0));
+        }
+    CHECK(row_error < 1e-12);
+    CHECK(hidden == 0.0);
   }
   tl::set_attention_fusion(true);
 }

@@ -14,6 +14,8 @@
 
 #include <tensorlogic/tensorlogic.hpp>
 
+#include "../support/language_model.hpp"
+
 namespace tl = tensorlogic;
 namespace nn = tensorlogic::nn;
 namespace rs = tensorlogic::reasoning;
@@ -59,13 +61,6 @@ constexpr auto lm_causal = make_lm<nn::mask::causal, 2>();
 constexpr auto lm_sink_window = make_lm<nn::mask::sink_window(2, 4), 2>();
 constexpr auto lm_one_block = make_lm<nn::mask::causal, 1>();
 
-template <class Store, class Sym>
-void randomize(Store& s, const Sym& sym, std::mt19937_64& gen, double mean, double spread) {
-  auto view = s[sym];
-  std::normal_distribution<double> nd(mean, spread);
-  for (std::size_t k = 0; k < view.span(); ++k) view.data()[k] = nd(gen);
-}
-
 // Random weights (norms and biases too) that depend on the seed only, not on the mask.
 template <nn::mask_kind M, int Layers, class Prog>
 auto random_model(std::uint64_t seed, const Prog& prog) {
@@ -77,26 +72,17 @@ auto random_model(std::uint64_t seed, const Prog& prog) {
                         : tl::extents(n = 1, p = context, q = context, e = width, v = vocab, B::blk0.att.head = heads,
                                       B::blk0.ff.template h<0> = hidden));
   std::mt19937_64 gen(seed + 1);
-  auto block = [&](const auto& b) {
-    randomize(*s, b.ln1.g, gen, 1.0, 0.2);
-    randomize(*s, b.ln1.b, gen, 0.0, 0.2);
-    randomize(*s, b.ln2.g, gen, 1.0, 0.2);
-    randomize(*s, b.ln2.b, gen, 0.0, 0.2);
-    randomize(*s, b.att.bo, gen, 0.0, 0.2);
-    randomize(*s, b.ff.template layer<0>.b, gen, 0.0, 0.2);
-    randomize(*s, b.ff.template layer<1>.b, gen, 0.0, 0.2);
-  };
   if constexpr (Layers == 2) {
     nn::init(*s, seed, emb, B::blk0, B::blk1, lnf, head);
-    block(B::blk0);
-    block(B::blk1);
+    tl::test::randomize_block(*s, B::blk0, gen);
+    tl::test::randomize_block(*s, B::blk1, gen);
   } else {
     nn::init(*s, seed, emb, B::blk0, lnf, head);
-    block(B::blk0);
+    tl::test::randomize_block(*s, B::blk0, gen);
   }
-  randomize(*s, lnf.g, gen, 1.0, 0.2);
-  randomize(*s, lnf.b, gen, 0.0, 0.2);
-  randomize(*s, head.b, gen, 0.0, 0.2);
+  tl::test::randomize(*s, lnf.g, gen, 1.0, 0.2);
+  tl::test::randomize(*s, lnf.b, gen, 0.0, 0.2);
+  tl::test::randomize(*s, head.b, gen, 0.0, 0.2);
   return s;
 }
 
@@ -121,19 +107,9 @@ std::vector<std::vector<double>> full_logits(Store& s, std::vector<int> ids, con
   return out;
 }
 
-std::vector<int> sequence(std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_int_distribution<int> d(0, vocab - 1);
-  std::vector<int> ids(context);
-  for (int& t : ids) t = d(gen);
-  return ids;
-}
+std::vector<int> sequence(std::uint64_t seed) { return tl::test::random_tokens(seed, vocab, context); }
 
-double distance(std::span<const double> a, const std::vector<double>& b) {
-  double worst = 0.0;
-  for (std::size_t c = 0; c < b.size(); ++c) worst = std::max(worst, std::abs(a[c] - b[c]));
-  return worst;
-}
+double distance(std::span<const double> a, const std::vector<double>& b) { return tl::test::max_difference(a, b); }
 }  // namespace
 
 TEST_CASE("rotary model: cached decode equals the full causal forward pass at every position", "[reasoning][rope]") {

@@ -15,6 +15,8 @@
 
 #include <tensorlogic/tensorlogic.hpp>
 
+#include "../support/language_model.hpp"
+
 namespace tl = tensorlogic;
 namespace nn = tensorlogic::nn;
 namespace rs = tensorlogic::reasoning;
@@ -67,15 +69,6 @@ const auto& lm() {
     return lm_double;
 }
 
-template <class Store, class Sym>
-void randomize(Store& s, const Sym& sym, std::mt19937_64& gen, double mean, double spread) {
-  auto& view = s[sym];
-  auto host = Kokkos::create_mirror_view(view);
-  std::normal_distribution<double> nd(mean, spread);
-  for (std::size_t k = 0; k < host.span(); ++k) host.data()[k] = static_cast<typename Sym::value_type>(nd(gen));
-  Kokkos::deep_copy(view, host);
-}
-
 // A store of the program with random weights (biases and norm parameters too, so every term is exercised); the
 // weights depend on the seed only, not on the mask.
 template <class T, class Prog = std::decay_t<decltype(lm<T>())>>
@@ -88,21 +81,12 @@ auto random_model(std::uint64_t seed, const Prog& prog = lm<T>()) {
                            M::blk1.ff.template h<0> = hidden));
   nn::init(*s, seed, M::emb, M::blk0, M::blk1, M::lnf, M::head);
   std::mt19937_64 gen(seed + 1);
-  randomize(*s, M::Pos, gen, 0.0, 0.5);
-  auto block = [&](const auto& b) {
-    randomize(*s, b.ln1.g, gen, 1.0, 0.2);
-    randomize(*s, b.ln1.b, gen, 0.0, 0.2);
-    randomize(*s, b.ln2.g, gen, 1.0, 0.2);
-    randomize(*s, b.ln2.b, gen, 0.0, 0.2);
-    randomize(*s, b.att.bo, gen, 0.0, 0.2);
-    randomize(*s, b.ff.template layer<0>.b, gen, 0.0, 0.2);
-    randomize(*s, b.ff.template layer<1>.b, gen, 0.0, 0.2);
-  };
-  block(M::blk0);
-  block(M::blk1);
-  randomize(*s, M::lnf.g, gen, 1.0, 0.2);
-  randomize(*s, M::lnf.b, gen, 0.0, 0.2);
-  randomize(*s, M::head.b, gen, 0.0, 0.2);
+  tl::test::randomize(*s, M::Pos, gen, 0.0, 0.5);
+  tl::test::randomize_block(*s, M::blk0, gen);
+  tl::test::randomize_block(*s, M::blk1, gen);
+  tl::test::randomize(*s, M::lnf.g, gen, 1.0, 0.2);
+  tl::test::randomize(*s, M::lnf.b, gen, 0.0, 0.2);
+  tl::test::randomize(*s, M::head.b, gen, 0.0, 0.2);
   return s;
 }
 
@@ -125,13 +109,7 @@ double tolerance() {
   return std::is_same_v<T, float> ? 1e-5 : 1e-10;
 }
 
-std::vector<int> sequence(std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_int_distribution<int> d(0, vocab - 1);
-  std::vector<int> ids(context);
-  for (int& t : ids) t = d(gen);
-  return ids;
-}
+std::vector<int> sequence(std::uint64_t seed) { return tl::test::random_tokens(seed, vocab, context); }
 }  // namespace
 
 TEMPLATE_TEST_CASE("cached decode equals the full causal forward pass at every position", "[reasoning][transformer]",

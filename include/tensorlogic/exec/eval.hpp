@@ -877,6 +877,8 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
                     const Sub& sub) {
   const auto& eq = std::get<E>(prog.equations);
   using eq_t = std::remove_cvref_t<decltype(eq)>;
+  // an attention-scores tensor the store allocates on first use (exec/store.hpp) is written here, so it needs memory
+  s.template ensure_allocated<static_cast<std::size_t>(Prog::slot_of(eq_t::head::name.view()))>();
   if (launch_ordered<E>(prog, s, space, to_scratch, mode)) return;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS
   using head = typename eq_t::head;

@@ -102,6 +102,49 @@ void for_each_ref(const Node& n, F&& f) {
 }
 }  // namespace detail
 
+namespace detail {
+template <class Rhs>
+inline constexpr bool is_softmax_rhs = false;
+template <class Idx, class Body>
+inline constexpr bool is_softmax_rhs<normalization<norm_op::softmax, Idx, Body>> = true;
+
+// The slots a store allocates on first use instead of at construction: the head of a softmax equation that is its
+// group's only equation, outside recursion, and read by exactly one other equation -- the scores of an attention
+// pair, which the fused kernel (exec/fuse.hpp) never writes. Allocated when that equation first runs unfused, or when
+// the tensor is first taken through operator[].
+template <class Prog>
+struct on_demand_slots {
+  template <std::size_t E>
+  using eq_at = std::remove_cvref_t<std::tuple_element_t<E, decltype(Prog::equations)>>;
+  template <std::size_t E>
+  static constexpr bool reads(std::string_view name) {
+    bool r = false;
+    [&]<class... S>(type_list<S...>) { ((r = r || S::name.view() == name), ...); }(typename eq_at<E>::rhs_type::symbols{});
+    return r;
+  }
+  static constexpr std::array<bool, (Prog::n_slots > 0 ? Prog::n_slots : 1)> table =
+      []<std::size_t... E>(std::index_sequence<E...>) {
+        std::array<bool, (Prog::n_slots > 0 ? Prog::n_slots : 1)> out{};
+        constexpr int n = static_cast<int>(sizeof...(E));
+        const std::string_view heads[] = {eq_at<E>::head::name.view()..., std::string_view{}};
+        const bool softmax[] = {is_softmax_rhs<typename eq_at<E>::rhs_type>..., false};
+        constexpr auto& st = Prog::structure;
+        for (int e = 0; e < n; ++e) {
+          if (!softmax[e]) continue;
+          const int g = st.group_of[e];
+          if (st.self_read[g] || st.recursive[st.stratum_of[g]]) continue;
+          int defs = 0;
+          for (int x = 0; x < n; ++x) defs += heads[x] == heads[e] ? 1 : 0;
+          const bool read[] = {reads<E>(heads[e])..., false};
+          int readers = 0;
+          for (int x = 0; x < n; ++x) readers += read[x] ? 1 : 0;
+          if (defs == 1 && readers == 1) out[static_cast<std::size_t>(Prog::slot_of(heads[e]))] = true;
+        }
+        return out;
+      }(std::make_index_sequence<Prog::size>{});
+};
+}  // namespace detail
+
 template <class Prog, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
 class store {
  public:
@@ -183,14 +226,32 @@ class store {
   template <class Sym>
   auto& operator[](const Sym&) {
     constexpr int slot = slot_checked<Sym>();
+    ensure_allocated<static_cast<std::size_t>(slot)>();
     materialize(slot);
     bound_[slot] = true;
     return std::get<slot>(views_);
   }
   template <class Sym>
   const auto& operator[](const Sym&) const {
-    materialize(slot_checked<Sym>());
-    return std::get<slot_checked<Sym>()>(views_);
+    constexpr int slot = slot_checked<Sym>();
+    const_cast<store&>(*this).template ensure_allocated<static_cast<std::size_t>(slot)>();
+    materialize(slot);
+    return std::get<slot>(views_);
+  }
+  // Whether a slot is allocated on first use (detail::on_demand_slots: attention scores a fused kernel may never write).
+  static constexpr bool on_demand(std::size_t slot) { return detail::on_demand_slots<Prog>::table[slot]; }
+  // Allocates an on-demand slot's view (zero-filled) if it has none yet.
+  template <std::size_t Slot>
+  void ensure_allocated() {
+    if constexpr (on_demand(Slot)) {
+      auto& v = std::get<Slot>(views_);
+      if (v.data() == nullptr) v = make_view<Slot>("tensorlogic");
+    }
+  }
+  // Whether a slot's view holds memory now (an on-demand slot before its first use does not).
+  template <std::size_t Slot>
+  bool allocated() const {
+    return !on_demand(Slot) || std::get<Slot>(views_).data() != nullptr;
   }
   // Whether a symbol's values are still to be computed on first read (see operator[]).
   template <class Sym>
@@ -282,7 +343,11 @@ class store {
 
   template <std::size_t... S>
   void allocate(std::index_sequence<S...>) {
-    ((std::get<S>(views_) = make_view<S>("tensorlogic")), ...);
+    (
+        [&] {
+          if constexpr (!on_demand(S)) std::get<S>(views_) = make_view<S>("tensorlogic");
+        }(),
+        ...);
   }
 
   // Dimension indices are named "T#k": a program without such a name has none (a cheap test that spares the walk).
