@@ -185,12 +185,14 @@ struct tiled_attention {
           for (long c = 0; c < e; ++c) oh[r * ldo + c] *= alpha;
           m[r] = mn;
         }
-        T sum = T(0);
-        for (long j = 0; j < nk; ++j) {
-          t[j] = kmath::exp(t[j] - mn);
-          sum += t[j];
-        }
-        l[r] += sum;
+        // the exponentials in a loop of their own (it vectorizes), then the sum in eight lanes
+        for (long j = 0; j < nk; ++j) t[j] = fast_exp(t[j] - mn);
+        T lane[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
+        long j = 0;
+        for (; j + 8 <= nk; j += 8)
+          for (int u = 0; u < 8; ++u) lane[u] += t[j + u];
+        for (; j < nk; ++j) lane[0] += t[j];
+        l[r] += ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
       }
       // O rows += tile V(j0 .. j0 + nk, :): column-major O^T += V^T tile^T
       KokkosBlas::Impl::HostBlas<T>::gemm('N', 'N', static_cast<int>(e), static_cast<int>(nb), static_cast<int>(nk),

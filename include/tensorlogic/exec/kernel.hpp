@@ -529,19 +529,33 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
         acc[0] = x > acc[0] ? x : acc[0];
       }
       const R m = combine(acc, true);
-      R sum = R(0);
-      if constexpr (Op == norm_op::softmax && std::is_same_v<Out, R>) {
-        if (mode == write_mode::assign) {
-          for (c = 0; c < n; ++c) {
-            const R e = kmath::exp(at(lo, c, row) - m);
-            out[lo + c] = e;
-            sum += e;
-          }
+      for (int l = 0; l < W; ++l) acc[l] = R(0);
+      // the exponentials a block at a time: the block's values into a buffer (the body may branch, a masked score
+      // does), exp over the buffer in a loop of its own, which vectorizes, the sum in lanes, and the exponentials
+      // stored when a softmax assigns (then divided in place below)
+      constexpr bool can_store = Op == norm_op::softmax && std::is_same_v<Out, R>;
+      [[maybe_unused]] const bool store = can_store && mode == write_mode::assign;
+      constexpr int B = 4 * W;
+      R buf[B];
+      for (c = 0; c < n; c += B) {
+        const int nb = n - c < B ? static_cast<int>(n - c) : B;
+        for (int j = 0; j < nb; ++j) buf[j] = at(lo, c + j, row) - m;
+        for (int j = 0; j < nb; ++j) buf[j] = fast_exp(buf[j]);
+        int j = 0;
+        for (; j + W <= nb; j += W)
+          for (int l = 0; l < W; ++l) acc[l] += buf[j + l];
+        for (; j < nb; ++j) acc[0] += buf[j];
+        if constexpr (can_store)
+          if (store)
+            for (j = 0; j < nb; ++j) out[lo + c + j] = buf[j];
+      }
+      const R sum = combine(acc, false);
+      if constexpr (can_store) {
+        if (store) {
           for (c = 0; c < n; ++c) out[lo + c] = out[lo + c] / sum;
           return;
         }
       }
-      for (c = 0; c < n; ++c) sum += kmath::exp(at(lo, c, row) - m);
       for (c = 0; c < n; ++c) {
         const R x = at(lo, c, row);
         if constexpr (Op == norm_op::softmax)
