@@ -10,6 +10,11 @@
 // Delethink's cache holds at most q + C tokens whatever the trace length, so its memory and time per token stay
 // flat; full context attends over the whole prefix, so both grow with the length.
 //
+// decode/streaming_rope: the same model with rotary positions (theta 10000) instead of the learned table, decoding
+// the whole trace in one context through a StreamingLLM cache (4 sinks + a window of 1020, so at most 1024 rows plus
+// the new token): keys cached un-rotated and rotated each step to contiguous positions 0..|K|-1 (shrink mode). Its
+// memory is flat too, with no re-prefill, and no position table bounds the length.
+//
 //   bench_decode [--benchmark_filter=delethink]
 #include <benchmark/benchmark.h>
 
@@ -29,8 +34,8 @@ namespace {
 constexpr std::size_t width = 64, heads = 2, hidden = 256, vocab = 64, query_size = 16;
 constexpr std::size_t max_trace = 65536, chunk = 1024, carry = 512, tail = 1024;
 
-std::shared_ptr<const rs::transformer_weights<float>> random_model() {
-  static const auto model = [] {
+std::shared_ptr<const rs::transformer_weights<float>> random_model(const bool rotary = false) {
+  static const auto learned = [](const bool rope) {
     auto w = std::make_shared<rs::transformer_weights<float>>();
     std::mt19937_64 gen(2025);
     std::normal_distribution<double> nd(0.0, 1.0);
@@ -46,7 +51,10 @@ std::shared_ptr<const rs::transformer_weights<float>> random_model() {
     w->hidden = hidden;
     w->context = query_size + max_trace;
     w->embedding = fill(vocab * width, 1.0);
-    w->positions = fill(w->context * width, 0.1);
+    if (rope)
+      w->rope_theta = 10000.0;  // rotary: no position table
+    else
+      w->positions = fill(w->context * width, 0.1);
     rs::transformer_weights<float>::block b;
     const double s = 1.0 / std::sqrt(static_cast<double>(width));
     b.ln1_g = fill(width, 0.0, 1.0);
@@ -69,8 +77,9 @@ std::shared_ptr<const rs::transformer_weights<float>> random_model() {
     w->head_w = fill(vocab * width, s);
     w->head_b = fill(vocab, 0.0);
     return std::shared_ptr<const rs::transformer_weights<float>>(w);
-  }();
-  return model;
+  };
+  static const auto absolute = learned(false), rotated = learned(true);
+  return rotary ? rotated : absolute;
 }
 
 std::vector<rs::token_id> query() {
@@ -87,8 +96,9 @@ double cpu_seconds() {
 }
 
 // Decodes like transformer_policy::operator(), timing the trace's last `tail` tokens.
+template <class Policy>
 struct timed_policy {
-  rs::transformer_policy<float>* policy;
+  Policy* policy;
   std::size_t trace_length;
   std::size_t emitted = 0, processed = 0;
   double tail_start = 0.0;
@@ -137,6 +147,17 @@ void delethink(benchmark::State& state, std::size_t length) {
   }
 }
 
+void streaming_rope(benchmark::State& state, std::size_t length) {
+  rs::transformer_policy<float, rs::sink_window> policy(random_model(true), rs::sink_window{4, chunk - 4});
+  for (auto _ : state) {
+    timed_policy timed{&policy, length};
+    const double start = cpu_seconds();
+    const std::vector<rs::token_id> trace = timed(query(), length);
+    const double end = cpu_seconds();
+    report(state, end - start, end - timed.tail_start, trace.size(), 1, timed.processed, policy.peak_kv_bytes());
+  }
+}
+
 void full_context(benchmark::State& state, std::size_t length) {
   rs::transformer_policy<float> policy(random_model(), rs::full_context{query_size + length});
   for (auto _ : state) {
@@ -156,6 +177,11 @@ int main(int argc, char** argv) {
     const std::string tag = std::to_string(length);
     benchmark::RegisterBenchmark(("decode/delethink/" + tag).c_str(),
                                  [length](benchmark::State& st) { delethink(st, length); })
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kSecond);
+    benchmark::RegisterBenchmark(("decode/streaming_rope/" + tag).c_str(),
+                                 [length](benchmark::State& st) { streaming_rope(st, length); })
         ->Iterations(1)
         ->UseManualTime()
         ->Unit(benchmark::kSecond);

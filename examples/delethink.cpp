@@ -98,9 +98,10 @@ int plot_decode(const std::string& csv, const std::string& png) {
   while (std::getline(in, line)) {
     const std::vector<std::string> cells = split(line);
     if (cells.size() < header.size()) continue;
-    const std::string method = cells[static_cast<std::size_t>(name_col)].find("delethink") != std::string::npos
-                                   ? "Delethink C=1K m=512"
-                                   : "full context";
+    const std::string& name = cells[static_cast<std::size_t>(name_col)];
+    const std::string method = name.find("delethink") != std::string::npos        ? "Delethink C=1K m=512"
+                               : name.find("streaming_rope") != std::string::npos ? "sink 4 + window 1020, RoPE"
+                                                                                  : "full context";
     const double length = std::atof(cells[static_cast<std::size_t>(len_col)].c_str());
     speed[method].x.push_back(length);
     speed[method].y.push_back(std::atof(cells[static_cast<std::size_t>(tps_col)].c_str()));
@@ -116,16 +117,19 @@ int plot_decode(const std::string& csv, const std::string& png) {
                    .log_x = true, .data = {}};
   plot::chart right{.title = "peak KV cache", .x_label = "trace length (tokens)", .y_label = "MB", .log_x = true,
                     .data = {}};
+  auto colour_of = [](const std::string& label) {
+    return label == "full context" ? plot::orange : label.rfind("sink", 0) == 0 ? plot::green : plot::blue;
+  };
   for (auto* m : {&speed, &memory})
     for (auto& [label, s] : *m) {
       s.label = label;
-      s.colour = label == "full context" ? plot::orange : plot::blue;
+      s.colour = colour_of(label);
       s.style = plot::mark::line;
       (m == &speed ? left : right).data.push_back(s);
     }
   for (auto& [label, s] : late) {
     s.label = label + ", last 1K tokens";
-    s.colour = label == "full context" ? plot::orange : plot::blue;
+    s.colour = colour_of(label);
     s.style = plot::mark::points;
     left.data.push_back(s);
   }

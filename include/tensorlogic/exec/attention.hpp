@@ -186,7 +186,7 @@ struct tiled_attention {
           m[r] = mn;
         }
         // the exponentials in a loop of their own (it vectorizes), then the sum in eight lanes
-        for (long j = 0; j < nk; ++j) t[j] = fast_exp(t[j] - mn);
+        exp_shifted(t, nk, mn);
         T lane[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
         long j = 0;
         for (; j + 8 <= nk; j += 8)

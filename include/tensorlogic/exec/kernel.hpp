@@ -539,8 +539,8 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
       R buf[B];
       for (c = 0; c < n; c += B) {
         const int nb = n - c < B ? static_cast<int>(n - c) : B;
-        for (int j = 0; j < nb; ++j) buf[j] = at(lo, c + j, row) - m;
-        for (int j = 0; j < nb; ++j) buf[j] = fast_exp(buf[j]);
+        for (int j = 0; j < nb; ++j) buf[j] = at(lo, c + j, row);
+        exp_shifted(buf, nb, m);
         int j = 0;
         for (; j + W <= nb; j += W)
           for (int l = 0; l < W; ++l) acc[l] += buf[j + l];
