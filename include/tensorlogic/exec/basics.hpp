@@ -4,6 +4,7 @@
 #include <Kokkos_Core.hpp>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include <tensorlogic/core/expression.hpp>
 #include <tensorlogic/exec/math.hpp>
@@ -20,36 +21,40 @@ struct slot_data {
   long extent[Rank > 0 ? Rank : 1]{};
 };
 
-template <class... S>
-struct slot_table;
-template <>
-struct slot_table<> {};
-template <class S, class... R>
-struct slot_table<S, R...> {
-  S head;
-  slot_table<R...> tail;
+// The table is flat: slot K is the base slot_entry<K, S_K>, reached in one step by deducing S_K from the base (a
+// nested head/tail table made every access a chain of K inlined calls and O(K) instantiations, which made the
+// compile time of a program grow with the square of its number of slots).
+template <int K, class S>
+struct slot_entry {
+  S value;
 };
+
+template <class Seq, class... S>
+struct slot_table_base;
+template <int... K, class... S>
+struct slot_table_base<std::integer_sequence<int, K...>, S...> : slot_entry<K, S>... {};
+
+template <class... S>
+struct slot_table : slot_table_base<std::make_integer_sequence<int, static_cast<int>(sizeof...(S))>, S...> {};
+
+template <int K, class S>
+KOKKOS_INLINE_FUNCTION const S& slot_entry_of(const slot_entry<K, S>& e) {
+  return e.value;
+}
+template <int K, class S>
+KOKKOS_INLINE_FUNCTION S& slot_entry_of(slot_entry<K, S>& e) {
+  return e.value;
+}
 
 template <int K>
 struct table_get {
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static const auto& get(const slot_table<S, R...>& t) {
-    return table_get<K - 1>::get(t.tail);
+  template <class Table>
+  KOKKOS_INLINE_FUNCTION static const auto& get(const Table& t) {
+    return slot_entry_of<K>(t);
   }
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static auto& get(slot_table<S, R...>& t) {
-    return table_get<K - 1>::get(t.tail);
-  }
-};
-template <>
-struct table_get<0> {
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static const S& get(const slot_table<S, R...>& t) {
-    return t.head;
-  }
-  template <class S, class... R>
-  KOKKOS_INLINE_FUNCTION static S& get(slot_table<S, R...>& t) {
-    return t.head;
+  template <class Table>
+  KOKKOS_INLINE_FUNCTION static auto& get(Table& t) {
+    return slot_entry_of<K>(t);
   }
 };
 
