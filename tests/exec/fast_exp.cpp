@@ -1,5 +1,6 @@
-// exec::fast_exp (the kernels' vectorizable float exp) against libm, and the normalizer rows that use it on rows
-// longer than one block, masked and not, assigning and accumulating, against loops in double.
+// exec::fast_exp (the kernels' vectorizable float and double exp) against libm, the normalizer rows that use it on
+// rows longer than one block, masked and not, assigning and accumulating, against loops in double, and the cloned
+// host loops (flat maps, broadcast rows, whole reductions) computing exp against libm.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -26,6 +27,18 @@ double ulps(const float got, const float want) {
   const float step = std::nextafter(std::fabs(want), std::numeric_limits<float>::infinity()) - std::fabs(want);
   return std::fabs(static_cast<double>(got) - static_cast<double>(want)) / static_cast<double>(step);
 }
+// and of the double result
+double ulps(const double got, const double want) {
+  const double step = std::nextafter(std::fabs(want), std::numeric_limits<double>::infinity()) - std::fabs(want);
+  return static_cast<double>(static_cast<long double>(std::fabs(got - want)) / static_cast<long double>(step));
+}
+inline constexpr tl::index<"t"> t;
+inline constexpr tl::tensor<"A3", double, 3> A3;
+inline constexpr tl::tensor<"B3", double, 3> B3;
+inline constexpr tl::tensor<"V2", double, 2> V2;
+inline constexpr tl::tensor<"E3", double, 3> E3;
+inline constexpr tl::tensor<"W3", double, 3> W3;
+inline constexpr tl::tensor<"Tot", double, 0> Tot;
 
 // softmax (or log-softmax) of row a of z over the keys allowed by the mask, in double
 std::vector<double> reference_row(const std::vector<double>& z, const int a, const bool causal, const bool log) {
@@ -63,8 +76,26 @@ TEST_CASE("fast_exp is within 2 ulp of expf for normal results and exact at the 
   CHECK(fast_exp(88.73f) == std::numeric_limits<float>::infinity());
   CHECK(fast_exp(1e30f) == std::numeric_limits<float>::infinity());
   CHECK(std::isnan(fast_exp(std::numeric_limits<float>::quiet_NaN())));
-  // double is libm's exp, bit for bit
-  for (double x : {-800.0, -708.5, -3.25, 0.0, 1e-9, 2.5, 709.5, 710.0}) CHECK(fast_exp(x) == std::exp(x));
+}
+
+TEST_CASE("fast_exp for double is within 2 ulp of libm's exp for normal results and exact at the edges", "[exec][exp]") {
+  using tl::exec::fast_exp;
+  double worst = 0.0;
+  for (double x = -708.39; x <= 709.78; x += 1.3e-3) worst = std::max(worst, ulps(fast_exp(x), std::exp(x)));
+  for (double x = -1e-3; x <= 1e-3; x += 2.9e-7) worst = std::max(worst, ulps(fast_exp(x), std::exp(x)));
+  for (double x = -1.0; x <= 1.0; x += 1.7e-6) worst = std::max(worst, ulps(fast_exp(x), std::exp(x)));
+  CHECK(worst <= 2.0);
+  CHECK(fast_exp(0.0) == 1.0);
+  CHECK(fast_exp(-0.0) == 1.0);
+  CHECK(fast_exp(1e-300) == 1.0);
+  CHECK(fast_exp(-std::numeric_limits<double>::infinity()) == 0.0);
+  CHECK(fast_exp(-800.0) == 0.0);
+  CHECK(fast_exp(-708.5) == 0.0);  // a subnormal result is flushed to 0
+  CHECK(fast_exp(-708.3) == Approx(std::exp(-708.3)).epsilon(1e-15));
+  CHECK(fast_exp(709.78) == Approx(std::exp(709.78)).epsilon(1e-15));
+  CHECK(fast_exp(709.79) == std::numeric_limits<double>::infinity());
+  CHECK(fast_exp(std::numeric_limits<double>::infinity()) == std::numeric_limits<double>::infinity());
+  CHECK(std::isnan(fast_exp(std::numeric_limits<double>::quiet_NaN())));
 }
 
 TEST_CASE("exp_shifted (the kernels' vector exp, the host's widest clone) agrees with expf", "[exec][exp]") {
@@ -90,9 +121,58 @@ TEST_CASE("exp_shifted (the kernels' vector exp, the host's widest clone) agrees
     }
   }
   CHECK(worst <= 2.0);
-  std::vector<double> d = {-3.0, 0.0, 0.5, 700.0};
-  tl::exec::exp_shifted(d.data(), 4L, 1.0);
-  for (int i = 0; i < 4; ++i) CHECK(d[i] == std::exp(std::vector<double>{-3.0, 0.0, 0.5, 700.0}[i] - 1.0));
+  // double: the clone's loop over a block, against libm
+  std::vector<double> xd, td;
+  for (double v = -712.0; v <= 712.0; v += 1.1e-2) xd.push_back(v);
+  xd.push_back(-std::numeric_limits<double>::infinity());
+  xd.push_back(std::numeric_limits<double>::infinity());
+  xd.push_back(std::numeric_limits<double>::quiet_NaN());
+  td = xd;
+  tl::exec::exp_shifted(td.data(), static_cast<long>(td.size()), 1.0);
+  double worst_d = 0.0;
+  for (std::size_t i = 0; i < xd.size(); ++i) {
+    const double arg = xd[i] - 1.0, want = std::exp(arg);
+    if (std::isnan(arg)) {
+      CHECK(std::isnan(td[i]));
+    } else if (arg < -708.39) {
+      REQUIRE(td[i] == 0.0);
+    } else if (std::isinf(want)) {
+      REQUIRE(td[i] == want);
+    } else {
+      worst_d = std::max(worst_d, ulps(td[i], want));
+    }
+  }
+  CHECK(worst_d <= 2.0);
+}
+
+TEST_CASE("the cloned host loops compute exp and products as libm and loops do", "[exec][exp]") {
+  // a flat map with exp, broadcast rows with a per-row factor, a whole reduction with a per-row factor: the three
+  // host loops that are compiled per instruction set; 3 x 5 x 1000 cells (rows longer than a vector, a ragged end)
+  const auto prog = tl::program(E3(p, q, t) = tl::exp(A3(p, q, t) - B3(p, q, t)),
+                                W3(p, q, t) = A3(p, q, t) * B3(p, q, t) * V2(p, q),
+                                Tot() = -1.0 * A3(p, q, t) * V2(p, q) * E3(p, q, t));
+  tl::store s(prog, tl::extents(p = 3, q = 5, t = 1000));
+  fill_random(s[A3], 11, -3.0, 3.0);
+  fill_random(s[B3], 12, -3.0, 3.0);
+  fill_random(s[V2], 13);
+  s[A3](1, 2, 7) = 0.0;  // a zero factor wins over the Inf that exp gives below
+  s[B3](1, 2, 7) = -1000.0;
+  tl::eval(prog, s);
+  double worst = 0.0, total = 0.0;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 5; ++b)
+      for (int c = 0; c < 1000; ++c) {
+        const double x = s[A3](a, b, c), y = s[B3](a, b, c), v = s[V2](a, b), e = std::exp(x - y);
+        if (std::isinf(e)) {
+          REQUIRE(s[E3](a, b, c) == e);
+        } else {
+          worst = std::max(worst, ulps(s[E3](a, b, c), e));
+        }
+        REQUIRE(s[W3](a, b, c) == x * y * v);
+        if (x != 0.0) total += -1.0 * x * v * e;
+      }
+  CHECK(worst <= 2.0);
+  CHECK(s[Tot]() == Approx(total).epsilon(1e-13));
 }
 
 TEST_CASE("float softmax rows longer than a block, masked and not, assign and accumulate", "[exec][exp][rule7]") {

@@ -21,21 +21,20 @@ struct slot_data {
   long extent[Rank > 0 ? Rank : 1]{};
 };
 
-// The table is flat: slot K is the base slot_entry<K, S_K>, reached in one step by deducing S_K from the base (a
-// nested head/tail table made every access a chain of K inlined calls and O(K) instantiations, which made the
-// compile time of a program grow with the square of its number of slots).
+// A kernel's table of slots: slot K (the program's slot number) is the base slot_entry<K, S_K>, reached in one step
+// by deducing S_K from the base. A kernel's table holds only the slots its equation reads (eval.hpp
+// detail::table_for), so neither its size nor its type grows with the program. (A nested head/tail table of every
+// slot made each read a chain of K inlined calls and O(K) instantiations, and every kernel's type name the whole
+// program's, which made compile time grow with the square of the number of equations.)
 template <int K, class S>
 struct slot_entry {
   S value;
 };
 
-template <class Seq, class... S>
-struct slot_table_base;
+template <class Slots, class... S>
+struct slot_table;
 template <int... K, class... S>
-struct slot_table_base<std::integer_sequence<int, K...>, S...> : slot_entry<K, S>... {};
-
-template <class... S>
-struct slot_table : slot_table_base<std::make_integer_sequence<int, static_cast<int>(sizeof...(S))>, S...> {};
+struct slot_table<std::integer_sequence<int, K...>, S...> : slot_entry<K, S>... {};
 
 template <int K, class S>
 KOKKOS_INLINE_FUNCTION const S& slot_entry_of(const slot_entry<K, S>& e) {
@@ -88,7 +87,7 @@ struct elementwise {
   template <op Op>
   KOKKOS_INLINE_FUNCTION static R unary(const R x) {
     if constexpr (Op == op::neg) return -x;
-    if constexpr (Op == op::exp) return kmath::exp(x);
+    if constexpr (Op == op::exp) return fast_exp(x);
     if constexpr (Op == op::log) return kmath::log(x);
     if constexpr (Op == op::sqrt) return kmath::sqrt(x);
     if constexpr (Op == op::abs) return x < R(0) ? -x : x;

@@ -44,19 +44,89 @@ auto slot_view_data(Store& s) {
   return d;
 }
 
+// The slots a lowered node reads, as a sorted index sequence.
+template <class Node>
+struct slot_marks {
+  static constexpr void run(bool*) {}
+};
+template <int Slot, class Dims>
+struct slot_marks<plan::d_ref<Slot, Dims>> {
+  static constexpr void run(bool* m) { m[Slot] = true; }
+};
+template <op Op, class A>
+struct slot_marks<plan::d_apply1<Op, A>> {
+  static constexpr void run(bool* m) { slot_marks<A>::run(m); }
+};
+template <op Op, class A, class B>
+struct slot_marks<plan::d_apply2<Op, A, B>> {
+  static constexpr void run(bool* m) {
+    slot_marks<A>::run(m);
+    slot_marks<B>::run(m);
+  }
+};
+template <op Op, class A, class B, class C>
+struct slot_marks<plan::d_apply3<Op, A, B, C>> {
+  static constexpr void run(bool* m) {
+    slot_marks<A>::run(m);
+    slot_marks<B>::run(m);
+    slot_marks<C>::run(m);
+  }
+};
+template <reduce_op Op, class Body, int... Pos>
+struct slot_marks<plan::d_project<Op, Body, Pos...>> {
+  static constexpr void run(bool* m) { slot_marks<Body>::run(m); }
+};
+template <norm_op Op, int Pos, class Body>
+struct slot_marks<plan::d_normalize<Op, Pos, Body>> {
+  static constexpr void run(bool* m) { slot_marks<Body>::run(m); }
+};
+template <cmp_op Op, class A, class B>
+struct slot_marks<plan::d_compare<Op, A, B>> {
+  static constexpr void run(bool* m) {
+    slot_marks<A>::run(m);
+    slot_marks<B>::run(m);
+  }
+};
+
+template <class Node, std::size_t N>
+struct read_slots {
+  static constexpr std::array<bool, N + 1> mask = [] {
+    std::array<bool, N + 1> m{};
+    slot_marks<Node>::run(m.data());
+    return m;
+  }();
+  static constexpr std::size_t count = [] {
+    std::size_t c = 0;
+    for (std::size_t k = 0; k < N; ++k) c += mask[k] ? 1 : 0;
+    return c;
+  }();
+  static constexpr std::array<std::size_t, count + 1> list = [] {
+    std::array<std::size_t, count + 1> l{};
+    std::size_t c = 0;
+    for (std::size_t k = 0; k < N; ++k)
+      if (mask[k]) l[c++] = k;
+    return l;
+  }();
+};
+template <class RS, std::size_t... I>
+constexpr auto read_sequence(std::index_sequence<I...>) {
+  return std::index_sequence<RS::list[I]...>{};
+}
+
 template <class Store, std::size_t... S>
 auto make_table_impl(Store& s, std::index_sequence<S...>) {
-  exec::slot_table<decltype(slot_view_data<Store, S>(s))...> t{};
+  exec::slot_table<std::integer_sequence<int, static_cast<int>(S)...>, decltype(slot_view_data<Store, S>(s))...> t{};
   ((exec::table_get<static_cast<int>(S)>::get(t) = slot_view_data<Store, S>(s)), ...);
   return t;
 }
-template <class Store, std::size_t First>
-auto make_table(Store& s) {
-  return make_table_impl(s, std::make_index_sequence<Store::n_slots>{});
+// The table of the slots a kernel evaluating Node reads (exec/basics.hpp slot_table).
+template <class Store, class Node>
+auto make_table_for(Store& s) {
+  using rs = read_slots<Node, Store::n_slots>;
+  return make_table_impl(s, read_sequence<rs>(std::make_index_sequence<rs::count>{}));
 }
-
-template <class Store>
-using table_t = decltype(make_table<Store, 0>(std::declval<Store&>()));
+template <class Store, class Node>
+using table_for = decltype(make_table_for<Store, Node>(std::declval<Store&>()));
 
 template <class T>
 using compute_type = std::conditional_t<std::is_floating_point_v<T>, T, double>;
@@ -170,8 +240,8 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   constexpr int nidx = static_cast<int>(Prog::n_indices);
   using R = compute_type<typename head::value_type>;
   using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
-  using ctx_t = exec::kernel_context<table_t<Store>, static_t, nidx>;
   using fk = flat_kernel<Prog, Eq, Sub>;
+  using ctx_t = exec::kernel_context<table_for<Store, typename fk::rhs_t>, static_t, nidx>;
   typename fk::rhs_t rhs = sub(plan::lower_rhs<Prog>(eq));
   auto lhs = plan::lower_lhs<Prog>(eq);
   using rhs_t = decltype(rhs);
@@ -183,7 +253,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
 
   kernel_t k{};
-  k.ctx.table = make_table<Store, 0>(s);
+  k.ctx.table = make_table_for<Store, typename fk::rhs_t>(s);
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
   k.rhs = rhs;
   k.out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
@@ -792,7 +862,7 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
   constexpr int nidx = static_cast<int>(Prog::n_indices);
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
   using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
-  using ctx_t = exec::kernel_context<table_t<Store>, static_t, nidx>;
+  using ctx_t = exec::kernel_context<table_for<Store, Rest>, static_t, nidx>;
   using tiles = exec::gemm_tiles<T, host>;
   using epi = exec::gemm_epilogue_spec<Rest, HasF, F>;
   using kernel_t = exec::tiled_gemm_kernel<T, R, ctx_t, nidx, epi, tiles>;
@@ -824,7 +894,7 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
     g.c_ext[d] = lay.ext[0][d];
     g.c_pos[d] = pos[static_cast<std::size_t>(d)];
   }
-  k.ctx.table = make_table<Store, 0>(s);
+  k.ctx.table = make_table_for<Store, Rest>(s);
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
   k.rest = rest;
   k.a = vf.data();

@@ -265,7 +265,7 @@ struct equation_kernel {
   long total = 0;  // cells of the left-hand side (flat maps)
 
   // A flat map: the cells [item * inner, item * inner + inner) of the flat buffers, one loop per write mode.
-  KOKKOS_INLINE_FUNCTION void flat(const long item) const {
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void flat(const long item) const {
     using fe = offset_evaluator<R, Ctx, flat_cells<FlatDims>>;
     const long lo = item * inner;
     const long hi = lo + inner < total ? lo + inner : total;

@@ -673,7 +673,7 @@ struct broadcast_kernel {
   KOKKOS_INLINE_FUNCTION void prefixes(long* pre, const long r) const {
     for (int a = 1; a <= split; ++a) pre[a] = r / per_row[a];
   }
-  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
     long pre[max_subscripts + 1]{};
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
     const long r = item / row;
@@ -731,7 +731,7 @@ struct full_reduction_kernel {
   KOKKOS_INLINE_FUNCTION void prefixes(long* pre, const long r) const {
     for (int a = 1; a <= split; ++a) pre[a] = r / per_row[a];
   }
-  KOKKOS_INLINE_FUNCTION void operator()(const long item, R& acc) const {
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long item, R& acc) const {
     long pre[max_subscripts + 1]{};
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
     const long r = item / row;
