@@ -1,5 +1,6 @@
-// The gradient of a convolution's input (a read X(t + u) whose subscript combines indices) and windowed max pooling:
-// against central finite differences (double), the printed gradient equations, and the extents of the gradients.
+// The gradient of a convolution's input (a read X(t + u) whose subscript combines indices), strided convolutions
+// (X(2 t + u), filter width dynamic) and windowed max pooling: against central finite differences (double), the
+// printed gradient equations, and the extents of the gradients.
 #include <catch2/catch.hpp>
 #include <string>
 #include <type_traits>
@@ -45,16 +46,20 @@ auto setup = [](auto& st) { tl::test::fill_all(st); };
 inline constexpr nn::conv1d<"cv", double> conv;
 inline constexpr nn::conv1d<"cw", double> conv_b;
 inline constexpr nn::conv2d<"cv2", double> conv2;
+inline constexpr nn::conv1d<"st", double, 2> conv_s2;
+inline constexpr nn::conv1d<"s3", double, 3> conv_s3;
+inline constexpr nn::conv2d<"sq", double, 2> conv2_s2;
 }  // namespace
 
 TEST_CASE("conv1d: the input's gradient, and its equation", "[nn]") {
   constexpr auto model = tl::compose(conv(C(n, t, o), X(n, t, c), nn::tanh), L() = 1.0 * G(n, t, o) * C(n, t, o));
   constexpr auto params = nn::parameters(conv, tl::wrt(X));
   constexpr auto train = tl::gradient(model, L, params);
-  // the solved subscript: X(n, t + u, c) is differentiated along X#1, the positions of X, with t := X#1 - u
+  // the solved subscript: X(n, t + u, c) is differentiated along X#1, the positions of X, with u := X#1 - t (the
+  // filter's read bounds t)
   const std::string text = tl::to_string(train);
   INFO(text);
-  CHECK(text.find("grad(X)[n,X#1,c] = grad(pre0(C))[n,X#1-cv.u,o] cv.F[o,c,cv.u]") != std::string::npos);
+  CHECK(text.find("grad(X)[n,X#1,c] = grad(pre0(C))[n,t,o] cv.F[o,c,X#1-t]") != std::string::npos);
   for (auto [nt, nu] : {std::pair{5, 2}, std::pair{4, 4}}) {
     const auto ext = tl::extents(n = 2, t = nt, c = 2, o = 3, conv.u = nu);
     tl::test::check_parameters(model, train, L, params, ext, setup);
@@ -122,14 +127,62 @@ TEST_CASE("conv2d and 2-D max pooling: gradients", "[nn]") {
 }
 
 TEST_CASE("a tensor read by two convolutions, one output also read shifted: the subscript is solved for the filter", "[nn]") {
-  // Y is also read at s + 1, so grad(Y) has cells beyond Y's and cannot bound t: the gradient through Y solves
-  // V(t + u) for u instead (bounded by F(u)); the one through Z solves V(s + v) for s (bounded by grad(Z)(s)).
+  // both reads are solved for the filter index (bounded by F(u), K(v)); Y is also read at s + 1, so grad(Y) has cells
+  // beyond Y's and could not bound t.
   constexpr auto model = tl::program(Y(t) = F(u) * V(t + u), Z(s) = K(v) * V(s + v),
                                      L() = 1.0 * W(t) * Y(t) + 0.5 * Z(s) * Y(s + 1));
   constexpr auto train = tl::gradient(model, L, tl::wrt(V, F, K));
   const std::string text = tl::to_string(train);
   INFO(text);
   CHECK(text.find("grad(V)[V#0] = grad(Y)[t] F[V#0-t]") != std::string::npos);
-  CHECK(text.find("grad(V)[V#0] = grad(Z)[V#0-v] K[v]") != std::string::npos);
+  CHECK(text.find("grad(V)[V#0] = grad(Z)[s] K[V#0-s]") != std::string::npos);
   tl::test::check_parameters(model, train, L, tl::wrt(V, F, K), tl::extents(t = 5, u = 3, s = 6, v = 2), setup);
+}
+
+TEST_CASE("strided convolutions with a filter width of dynamic extent: every gradient", "[nn]") {
+  // X(n, 2 t + u, c): solved for the filter index u (coefficient 1), not for t (coefficient 2); the store derives
+  // |X| = 2 (|t| - 1) + |u| along positions
+  constexpr auto model = tl::compose(conv_s2(C(n, t, o), X(n, t, c), nn::tanh), L() = 1.0 * G(n, t, o) * C(n, t, o));
+  constexpr auto params = nn::parameters(conv_s2, tl::wrt(X));
+  constexpr auto train = tl::gradient(model, L, params);
+  const std::string text = tl::to_string(train);
+  INFO(text);
+  CHECK(text.find("grad(X)[n,X#1,c] = grad(pre0(C))[n,t,o] st.F[o,c,X#1-2*t]") != std::string::npos);
+  for (auto [nt, nu] : {std::pair{4, 3}, std::pair{5, 2}, std::pair{3, 5}}) {
+    const auto ext = tl::extents(n = 2, t = nt, c = 2, o = 3, conv_s2.u = nu);
+    tl::test::check_parameters(model, train, L, params, ext, setup);
+    tl::store st(train, ext);
+    CHECK(st[tl::grad(X)].extent(1) == static_cast<std::size_t>(2 * (nt - 1) + nu));
+  }
+  // stride 3 with a filter narrower than the stride (positions no output reads get a zero gradient), then stride 3
+  // stacked on stride 1
+  constexpr auto stacked = tl::compose(conv_b(H(n, t, m), X(n, t, c), nn::tanh), conv_s3(C(n, s, o), H(n, s, m), nn::tanh),
+                                       L() = 1.0 * G(n, s, o) * C(n, s, o));
+  constexpr auto stacked_params = nn::parameters(conv_b, conv_s3, tl::wrt(X));
+  constexpr auto stacked_train = tl::gradient(stacked, L, stacked_params);
+  for (auto [ns, nu, nw] : {std::tuple{3, 2, 2}, std::tuple{2, 4, 3}}) {
+    const long nt = 3 * (ns - 1) + nu;
+    const auto ext = tl::extents(n = 1, t = nt, s = ns, c = 2, m = 2, o = 2, conv_s3.u = nu, conv_b.u = nw);
+    tl::test::check_parameters(stacked, stacked_train, L, stacked_params, ext, setup);
+  }
+  // a narrow filter: the cells between windows get exactly zero
+  tl::store st(stacked_train, tl::extents(n = 1, t = 7, s = 3, c = 1, m = 1, o = 1, conv_s3.u = 1, conv_b.u = 1));
+  tl::test::fill_all(st);
+  tl::eval(stacked_train, st);
+  for (int q : {1, 2, 4, 5}) CHECK(st[tl::grad(H)](0, q, 0) == 0.0);
+  for (int q : {0, 3, 6}) CHECK(st[tl::grad(H)](0, q, 0) != 0.0);
+}
+
+TEST_CASE("a strided conv2d: every gradient", "[nn]") {
+  constexpr auto model =
+      tl::compose(conv2_s2(C2(n, x, y, o), Img(n, x, y, c), nn::tanh), L() = 1.0 * G2(n, x, y, o) * C2(n, x, y, o));
+  constexpr auto params = nn::parameters(conv2_s2, tl::wrt(Img));
+  constexpr auto train = tl::gradient(model, L, params);
+  for (auto [nx, ny, nu, nv] : {std::tuple{3, 2, 3, 2}, std::tuple{2, 3, 1, 4}}) {
+    const auto ext = tl::extents(n = 1, x = nx, y = ny, c = 2, o = 2, conv2_s2.u = nu, conv2_s2.v = nv);
+    tl::test::check_parameters(model, train, L, params, ext, setup);
+    tl::store st(train, ext);
+    CHECK(st[tl::grad(Img)].extent(1) == static_cast<std::size_t>(2 * (nx - 1) + nu));
+    CHECK(st[tl::grad(Img)].extent(2) == static_cast<std::size_t>(2 * (ny - 1) + nv));
+  }
 }

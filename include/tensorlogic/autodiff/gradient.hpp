@@ -74,7 +74,8 @@ template <fixed_string Tensor, fixed_string Index>
 void tensorlogic_gradient_of_T_solves_a_subscript_for_index_I_whose_coefficient_is_not_1_or_minus_1() {
   throw error("the gradient of tensor " + std::string(Tensor.view()) + " solves a subscript for index " +
               std::string(Index.view()) +
-              ", whose coefficient is not 1 or -1 (a strided read X(2 * s + w) needs w of static extent)");
+              ", whose coefficient is not 1 or -1 (a strided read X(2 * s + w) needs w of static extent or read at a plain "
+              "subscript by another factor, as a filter F(w) is)");
 }
 template <fixed_string Loss>
 struct loss_not_scalar {
@@ -521,12 +522,17 @@ struct occurrence_parts<occurrence<Path, Sym>> {
 // side can write grad(X)(t + u), so the gradient is written along a fresh index X#k (a tl::dimension_index with X's
 // extent there), and the subscript is solved for one of its indices everywhere in the gradient's right-hand side:
 // t := X#k - u. The equation then projects out the other indices, u: grad(X)(X#k) = sum_u grad(Y)(X#k - u) F(u).
-// Reads outside a tensor are 0, so the sum is exact when a factor bounds the solved index to its range:
+// Reads outside a tensor are 0, so the sum is exact when a factor bounds the solved index to its range; in order of
+// preference:
 //   1. an index of static extent E: the factors (0 <= t') (t' <= E - 1) are added, t' being its solved expression;
-//   2. a plain subscript of the equation's left-hand side, bounded by the adjoint grad(Y)(.., t, ..), when every
-//      read of Y is plain or combines indices there (so grad(Y) has Y's extent there, not more);
-//   3. a plain subscript of another factor of the term (the filter F(o, c, u)).
-// The solved index must be used by no other subscript of the read and have coefficient 1 or -1.
+//   2. a plain subscript of another factor of the term (the filter F(o, c, u)): u := X#k - t, and the read
+//      F(o, c, X#k - t) bounds t;
+//   3. a plain subscript of the equation's left-hand side, bounded by the adjoint grad(Y)(.., t, ..), when every
+//      read of Y is plain or combines indices there (so grad(Y) has Y's extent there, not more).
+// The solved index must be used by no other subscript of the read and have coefficient 1 or -1. The window or filter
+// index comes first because a stride is its partner's coefficient: X(2 t + u) solves for u, never for t. The kernel
+// then walks only the t that the guards or the read F(.., X#k - 2 t) leave (exec/kernel.hpp, evaluator::narrow), so
+// the gradient costs |X| x |u| / 2 terms, not |X| x |t|.
 
 template <class D>
 constexpr bool combines_indices() {
@@ -645,9 +651,9 @@ constexpr solve_choice solve_for(index_affine<Dv, W...>*) {
   for (int k = 0; k < n && c.pick < 0; ++k)
     if (eligible[k] && fixed[k]) c = {k, true};
   for (int k = 0; k < n && c.pick < 0; ++k)
-    if (eligible[k] && by_adjoint[k]) c = {k, false};
-  for (int k = 0; k < n && c.pick < 0; ++k)
     if (eligible[k] && by_factor[k]) c = {k, false};
+  for (int k = 0; k < n && c.pick < 0; ++k)
+    if (eligible[k] && by_adjoint[k]) c = {k, false};
   return c;
 }
 

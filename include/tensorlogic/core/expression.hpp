@@ -32,6 +32,7 @@ namespace detail {
 struct name_info {
   std::string_view name;
   std::size_t extent = dynamic_extent;
+  bool derived = false;  // a tl::dimension_index: its extent is a tensor's, set by the store
 };
 
 // A small constexpr set of names (insertion order kept); name_set holds index names, bigger ones tensor names.
@@ -64,9 +65,9 @@ using name_set = basic_name_set<48>;
 template <class D>
 constexpr void dim_indices(name_set& out) {
   if constexpr (index_type<D>) {
-    out.add({D::name.view(), D::extent});
+    out.add({D::name.view(), D::extent, derived_extent_index<D>});
   } else {
-    [&]<bool Dv, class... V>(index_affine<Dv, V...>*) { (out.add({V::name.view(), V::extent}), ...); }(
+    [&]<bool Dv, class... V>(index_affine<Dv, V...>*) { (out.add({V::name.view(), V::extent, derived_extent_index<V>}), ...); }(
         static_cast<D*>(nullptr));
   }
 }
@@ -83,9 +84,9 @@ struct index_use_list {
 template <class D>
 constexpr void dim_uses(index_use_list& out) {
   if constexpr (index_type<D>) {
-    out.add({D::name.view(), D::extent});
+    out.add({D::name.view(), D::extent, derived_extent_index<D>});
   } else {
-    [&]<bool Dv, class... V>(index_affine<Dv, V...>*) { (out.add({V::name.view(), V::extent}), ...); }(
+    [&]<bool Dv, class... V>(index_affine<Dv, V...>*) { (out.add({V::name.view(), V::extent, derived_extent_index<V>}), ...); }(
         static_cast<D*>(nullptr));
   }
 }

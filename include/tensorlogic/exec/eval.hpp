@@ -28,9 +28,9 @@ namespace detail {
 
 template <class Prog, std::size_t... K>
 constexpr auto static_extents_of(std::index_sequence<K...>) {
-  return exec::static_extents<(Prog::indices.items[K].extent == dynamic_extent
-                                   ? -1L
-                                   : static_cast<long>(Prog::indices.items[K].extent))...>{};
+  return exec::static_extents<(Prog::indices.items[K].extent != dynamic_extent
+                                   ? static_cast<long>(Prog::indices.items[K].extent)
+                                   : (Prog::indices.items[K].derived ? -2L : -1L))...>{};
 }
 
 template <class Store, std::size_t Slot>

@@ -12,10 +12,12 @@
 
 namespace tensorlogic::exec {
 
-// Static extents of the program's indices (dynamic_extent -> -1), known to every kernel at compile time.
+// Static extents of the program's indices (dynamic_extent -> -1; a dimension index, whose extent the store derives
+// from a tensor's, -2), known to every kernel at compile time.
 template <long... E>
 struct static_extents {
   static constexpr int count = sizeof...(E);
+  KOKKOS_INLINE_FUNCTION static constexpr bool derived(int pos) { return get(pos) == -2; }
   KOKKOS_INLINE_FUNCTION static constexpr long get(int pos) {
     constexpr long v[] = {E..., -1};
     return v[pos];
@@ -25,6 +27,7 @@ struct static_extents {
 // What a kernel reads: the table, the run-time extents of all indices.
 template <class Table, class Static, int NIdx>
 struct kernel_context {
+  using static_type = Static;
   Table table;
   long extent[NIdx > 0 ? NIdx : 1]{};
 
@@ -129,6 +132,112 @@ struct evaluator {
     }
   }
 
+  // Guards. A projection that adds its values (sum, mean, any) skips the values of its index P that a factor of its
+  // body's top-level product rules out: a comparison (a OP b), or a read T(..., c P + r, ...) (0 outside T) at a
+  // subscript with a dimension index X#k, whose subscripts are linear in P and otherwise use only indices already
+  // fixed (not the projection's inner indices Rest), bounds P to an interval. So a solved gradient such as grad(C)(C#1) = (C#1 - 2 p >= 0) (C#1 - 2 p <= 1)
+  // grad(M)(p) ... walks the one p of each window, and grad(X)(X#1) = grad(Y)(t) F(X#1 - 2 t) the |F| / 2 values
+  // of t whose filter tap exists, not all of them. The skipped terms are products with a zero factor, which the
+  // product already ends at that factor; the sums are unchanged bit for bit (a NaN or Inf in another factor of a
+  // skipped term does not reach the sum, as for masked terms).
+  struct linear_part {
+    long coef;
+    long rest;
+    bool exact;
+  };
+  template <int P, int Q>
+  KOKKOS_INLINE_FUNCTION static linear_part linear_in(const plan::dim_var<Q>&, const F& f) {
+    if constexpr (Q == P) return {1, 0, true};
+    else return {0, f.idx[Q], true};
+  }
+  template <int P, int... Q>
+  KOKKOS_INLINE_FUNCTION static linear_part linear_in(const plan::dim_affine<Q...>& d, const F& f) {
+    linear_part r{0, d.offset, d.divisor == 1};
+    int k = 0;
+    ((Q == P ? (r.coef += d.coef[k]) : (r.rest += d.coef[k] * f.idx[Q]), ++k), ...);
+    return r;
+  }
+  template <int P, int Q>
+  KOKKOS_INLINE_FUNCTION static constexpr bool mentions(const plan::dim_var<Q>*) {
+    return Q == P;
+  }
+  template <int P, int... Q>
+  KOKKOS_INLINE_FUNCTION static constexpr bool mentions(const plan::dim_affine<Q...>*) {
+    return ((Q == P) || ...);
+  }
+  // Whether a subscript reads a dimension index (X#k: a solved gradient's subscript, which runs off the tensors it
+  // reads by design; a forward read such as X(t + u) stays inside X and is not examined).
+  template <class D>
+  KOKKOS_INLINE_FUNCTION static constexpr bool reads_dimension_index(const D*) {
+    return false;
+  }
+  template <int... Q>
+  KOKKOS_INLINE_FUNCTION static constexpr bool reads_dimension_index(const plan::dim_affine<Q...>*) {
+    if constexpr (requires { Ctx::static_type::derived(0); }) return (Ctx::static_type::derived(Q) || ...);
+    else return false;
+  }
+  // v such that coef * v + rest >= 0, intersected with [lo, hi)
+  KOKKOS_INLINE_FUNCTION static void keep_nonnegative(const long coef, const long rest, long& lo, long& hi) {
+    if (coef == 1) {  // the common cases (shifts, filter taps) without a division
+      lo = -rest > lo ? -rest : lo;
+    } else if (coef == -1) {
+      hi = rest + 1 < hi ? rest + 1 : hi;
+    } else if (coef > 0) {
+      const long b = -floor_div(rest, coef);
+      lo = b > lo ? b : lo;
+    } else if (coef < 0) {
+      const long b = floor_div(rest, -coef) + 1;
+      hi = b < hi ? b : hi;
+    } else if (rest < 0) {
+      hi = 0;
+    }
+  }
+  template <int P, int... Rest, class Node>
+  KOKKOS_INLINE_FUNCTION static void narrow(const Node&, const Ctx&, const F&, long&, long&) {}
+  template <int P, int... Rest, class A, class B>
+  KOKKOS_INLINE_FUNCTION static void narrow(const plan::d_apply2<op::mul, A, B>& n, const Ctx& c, const F& f, long& lo,
+                                            long& hi) {
+    narrow<P, Rest...>(n.a, c, f, lo, hi);
+    narrow<P, Rest...>(n.b, c, f, lo, hi);
+  }
+  // A read's affine subscripts that involve a dimension index: 0 <= c P + r <= extent - 1.
+  template <int P, int... Rest>
+  KOKKOS_INLINE_FUNCTION static void narrow_dims(const plan::dims<>&, const long*, int, const F&, long&, long&) {}
+  template <int P, int... Rest, class D, class... More>
+  KOKKOS_INLINE_FUNCTION static void narrow_dims(const plan::dims<D, More...>& d, const long* extent, int k, const F& f,
+                                                 long& lo, long& hi) {
+    if constexpr (reads_dimension_index(static_cast<const D*>(nullptr)) && mentions<P>(static_cast<const D*>(nullptr)) &&
+                  !(mentions<Rest>(static_cast<const D*>(nullptr)) || ...)) {
+      const linear_part a = linear_in<P>(d.head, f);
+      if (a.exact) {
+        keep_nonnegative(a.coef, a.rest, lo, hi);
+        keep_nonnegative(-a.coef, extent[k] - 1 - a.rest, lo, hi);
+      }
+    }
+    narrow_dims<P, Rest...>(d.tail, extent, k + 1, f, lo, hi);
+  }
+  template <int P, int... Rest, int Slot, class Dims>
+  KOKKOS_INLINE_FUNCTION static void narrow(const plan::d_ref<Slot, Dims>& n, const Ctx& c, const F& f, long& lo,
+                                            long& hi) {
+    narrow_dims<P, Rest...>(n.subscripts, table_get<Slot>::get(c.table).extent, 0, f, lo, hi);
+  }
+  template <int P, int... Rest, cmp_op Op, class A, class B>
+  KOKKOS_INLINE_FUNCTION static void narrow(const plan::d_compare<Op, A, B>& n, const Ctx&, const F& f, long& lo,
+                                            long& hi) {
+    constexpr bool inner = ((mentions<Rest>(static_cast<const A*>(nullptr)) ||
+                             mentions<Rest>(static_cast<const B*>(nullptr))) || ...);
+    if constexpr (Op != cmp_op::ne && !inner &&
+                  (mentions<P>(static_cast<const A*>(nullptr)) || mentions<P>(static_cast<const B*>(nullptr)))) {
+      const linear_part a = linear_in<P>(n.a, f), b = linear_in<P>(n.b, f);
+      if (!a.exact || !b.exact) return;
+      const long coef = a.coef - b.coef, rest = a.rest - b.rest;  // a - b = coef * P + rest
+      if constexpr (Op == cmp_op::ge || Op == cmp_op::eq) keep_nonnegative(coef, rest, lo, hi);
+      if constexpr (Op == cmp_op::le || Op == cmp_op::eq) keep_nonnegative(-coef, -rest, lo, hi);
+      if constexpr (Op == cmp_op::gt) keep_nonnegative(coef, rest - 1, lo, hi);
+      if constexpr (Op == cmp_op::lt) keep_nonnegative(-coef, -rest - 1, lo, hi);
+    }
+  }
+
   // Projection: nested loops over the projected indices (static extents known at compile time).
   template <reduce_op Op, class Body>
   KOKKOS_INLINE_FUNCTION static void project_loop(const Body& body, const Ctx& c, F& f, R& acc, R& aux) {
@@ -152,7 +261,9 @@ struct evaluator {
     // an inner projection may reuse an index the term also sums outside it (sum(j, A(i, j)) B(j, k)): restore it
     const long n = c.template index_extent<P>();
     const long outer = f.idx[P];
-    for (long v = 0; v < n; ++v) {
+    long lo = 0, hi = n;
+    if constexpr (Op == reduce_op::sum || Op == reduce_op::mean || Op == reduce_op::any) narrow<P, Rest...>(body, c, f, lo, hi);
+    for (long v = lo; v < hi; ++v) {
       f.idx[P] = v;
       project_loop<Op, Body, Rest...>(body, c, f, acc, aux);
     }

@@ -1,16 +1,28 @@
 // Convolutions, average and max pooling as equations with index expressions. A convolution is "valid": the store
-// derives the input's extent along a position from the reads, |t| + |u| - 1 for X(t + u), so bind the output positions
-// and the filter width and the input is the length they need (a bound input of another length is an extent error).
-// Its input's gradient is a convolution too: grad(X)(X#1, c) = grad(Y)(X#1 - u, o) F(o, c, u), X#1 running along X's
-// positions (autodiff/gradient.hpp), so stacked convolutions train.
+// derives the input's extent along a position from the reads, S (|t| - 1) + |u| for X(S t + u) (stride S), so bind
+// the output positions and the filter width and the input is the length they need (a bound input of another length is
+// an extent error). Its input's gradient is a convolution too: grad(X)(X#1, c) = grad(Y)(t, o) F(o, c, X#1 - S t),
+// X#1 running along X's positions (autodiff/gradient.hpp), and the kernel visits only the t whose filter tap
+// X#1 - S t exists (about |u| / S of them), so stacked and strided convolutions train.
 #pragma once
 #include <tensorlogic/nn/module.hpp>
 
 namespace tensorlogic::nn {
 
-// Y(..., t, o) = act(F(o, c, u) X(..., t + u, c) + b(o)); the filter width is the extent of the index "P.u".
-template <fixed_string P, class T = float>
+namespace detail {
+// S t as an index expression (t itself when S is 1, so unstrided programs print as before).
+template <int S, class I>
+constexpr auto strided(I i) {
+  if constexpr (S == 1) return i;
+  else return S * i;
+}
+}  // namespace detail
+
+// Y(..., t, o) = act(F(o, c, u) X(..., Stride t + u, c) + b(o)); the filter width is the extent of the index "P.u"
+// (any width, also with a stride).
+template <fixed_string P, class T = float, int Stride = 1>
 struct conv1d {
+  static_assert(Stride >= 1, "tensorlogic: a convolution's stride must be at least 1");
   static constexpr index<cat<P, ".u">> u{};
   static constexpr tensor<cat<P, ".F">, T, 3> F{};
   static constexpr tensor<cat<P, ".b">, T, 1> b{};
@@ -21,7 +33,7 @@ struct conv1d {
     using o = detail::back_index_t<Y>;
     using t = detail::back_index_t<Y, 1>;
     using c = detail::back_index_t<X>;
-    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<2>(x), t{} + u, c{});
+    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<2>(x), detail::strided<Stride>(t{}) + u, c{});
     return program(y = act(F(o{}, c{}, u) * xs + b(o{})));
   }
   template <class Store>
@@ -32,9 +44,10 @@ struct conv1d {
   }
 };
 
-// Y(..., x, y, o) = act(F(o, c, u, v) X(..., x + u, y + v, c) + b(o)); filter extents "P.u" x "P.v".
-template <fixed_string P, class T = float>
+// Y(..., x, y, o) = act(F(o, c, u, v) X(..., Stride x + u, Stride y + v, c) + b(o)); filter extents "P.u" x "P.v".
+template <fixed_string P, class T = float, int Stride = 1>
 struct conv2d {
+  static_assert(Stride >= 1, "tensorlogic: a convolution's stride must be at least 1");
   static constexpr index<cat<P, ".u">> u{};
   static constexpr index<cat<P, ".v">> v{};
   static constexpr tensor<cat<P, ".F">, T, 4> F{};
@@ -47,7 +60,8 @@ struct conv2d {
     using py = detail::back_index_t<Y, 1>;
     using px = detail::back_index_t<Y, 2>;
     using c = detail::back_index_t<X>;
-    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<3>(x), px{} + u, py{} + v, c{});
+    const auto xs = detail::at(typename detail::info<X>::symbol{}, detail::leading<3>(x), detail::strided<Stride>(px{}) + u,
+                               detail::strided<Stride>(py{}) + v, c{});
     return program(y = act(F(o{}, c{}, u, v) * xs + b(o{})));
   }
   template <class Store>
