@@ -38,7 +38,8 @@ constexpr auto lower_dim(const D& d) {
   } else {
     return [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
       dim_affine<Prog::index_position(V::name.view())...> r{};
-      for (std::size_t k = 0; k < sizeof...(V); ++k) r.coef[k] = a.coef[k];
+      if constexpr (sizeof...(V) > 0)  // a constant side (i - j >= 0) has no variables
+        for (std::size_t k = 0; k < sizeof...(V); ++k) r.coef[k] = a.coef[k];
       r.offset = a.offset;
       r.divisor = a.divisor;
       return r;
