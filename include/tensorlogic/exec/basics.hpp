@@ -63,9 +63,21 @@ struct elementwise {
   // x * y, or 0 when x is 0 (a zero factor wins over Inf and NaN). On the host the select is done on the bits, with
   // no branch: GCC does not speculate a floating-point multiplication that may trap, so a branch around it would
   // keep an elementwise loop scalar. (Not under nvcc, whose front end cannot evaluate __builtin_bit_cast here.)
+  // Where the host's block loops are compiled per instruction set (exec/math.hpp TENSORLOGIC_HOST_CLONES), the zero
+  // test is a floating-point comparison: a compare into a mask register and a masked multiplication with AVX-512,
+  // a compare and an AND with AVX2 (the integer test of the bits costs five to seven vector instructions more per
+  // product, which made a product-heavy loop compute-bound). The baseline clone then keeps such a product scalar.
   KOKKOS_INLINE_FUNCTION static R mul_or_zero(const R x, const R y) {
     const R p = x * y;
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && !defined(__HIP_DEVICE_COMPILE__)
+#if defined(TENSORLOGIC_EXP_CLONES)
+    if constexpr (sizeof(R) == 4 || sizeof(R) == 8) {
+      using U = std::conditional_t<sizeof(R) == 4, unsigned int, unsigned long long>;
+      const U nonzero = x != R(0);
+      return __builtin_bit_cast(R, __builtin_bit_cast(U, p) & (U(0) - nonzero));
+    } else {
+      return x == R(0) ? R(0) : p;
+    }
+#elif (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__) && !defined(__HIP_DEVICE_COMPILE__)
     if constexpr (sizeof(R) == 4) {
       using U = unsigned int;
       const U nonzero = (__builtin_bit_cast(U, x) & 0x7fffffffu) != 0u;

@@ -611,8 +611,186 @@ constexpr bool inline_reader_ok() {
   }
 }
 
+// Multi-output fusion (DESIGN §4): a whole reduction into a rank-0 tensor (a loss) and a later map over the same
+// index space (its gradient) run as one pass, exec/rows.hpp reduce_map_kernel, so the inputs they share are read once
+// and the elementwise intermediates both read are inlined into that one kernel instead of written and read back.
+// A pair (R, M) is formed when:
+//   - each is the only equation of its group, assigns a floating-point head with distinct plain subscripts (not an
+//     inlining candidate), reads neither its own head nor at a constant subscript, and no stratum is recursive;
+//   - R runs on the whole-reduction kernel (or is a rank-0 flat row: a sum, mean, max or min over indices with no
+//     per-row read) and M on flat-map or broadcast rows (with every inlining candidate substituted), neither on a
+//     pairwise product order, and M's subscripts are R's projected indices in the same order;
+//   - M comes after R in evaluation order and no group from R up to M (M included) reads R's head, directly or
+//     through other tensors, so R's value may be computed at M's turn;
+//   - with the final inlining plan, both keep those kernel paths and one broadcast layout serves both bodies.
+// R's launch then does nothing and M's launch computes both. tl::set_elementwise_fusion(false) turns it off too.
+// Whether equation E writes its head at a constant subscript (its group zeroes the head first).
+template <class D>
+inline constexpr bool constant_subscript = false;
+template <bool Dv>
+inline constexpr bool constant_subscript<index_affine<Dv>> = true;
+
+template <std::size_t E, class Prog>
+constexpr bool has_constant_lhs_dim() {
+  using eq_t = std::tuple_element_t<E, decltype(Prog::equations)>;
+  bool c = false;
+  [&]<class S, class... D>(ref<S, D...>*) {
+    ((c = c || constant_subscript<D>), ...);
+  }(static_cast<typename eq_t::lhs_type*>(nullptr));
+  return c;
+}
+
+struct pair_info {
+  int kind = 0;  // 1: a whole reduction, 2: a map, 0: neither
+  int n = 0;     // its index positions: the projected ones (1), the left-hand side's (2)
+  int pos[exec::max_subscripts]{};
+};
+
+template <class Prog, std::size_t E>
+constexpr int group_size_of() {
+  constexpr auto& st = Prog::structure;
+  int n = 0;
+  for (int e = 0; e < st.n_equations; ++e) n += st.group_of[e] == st.group_of[E];
+  return n;
+}
+
+template <class Prog, class Mem, class Sub, std::size_t E>
+constexpr pair_info pair_info_of() {
+  using eq_t = equation_of<Prog, E>;
+  using head = typename eq_t::head;
+  constexpr auto& st = Prog::structure;
+  pair_info info;
+  if constexpr (eq_t::is_relation || !std::is_floating_point_v<typename head::value_type> ||
+                contraction_order<eq_t>::count != 0) {
+    return info;
+  } else {
+    if (group_size_of<Prog, E>() != 1 || st.self_read[st.group_of[E]] || has_constant_lhs_dim<E, Prog>() ||
+        inline_candidates<Prog>::defining[static_cast<std::size_t>(Prog::slot_of(head::name.view()))] ==
+            static_cast<int>(E))
+      return info;
+    constexpr path_kind k = kernel_path<E, Prog, Mem, Sub>();
+    using full_t = exec::full_reduction<typename flat_kernel<Prog, eq_t, Sub>::rhs_t, true>;
+    if constexpr ((k == path_kind::full_reduction || (k == path_kind::flat_rows && head::rank == 0)) &&
+                  full_t::value) {
+      using rd = typename full_t::red_dims;
+      using pp = exec::plain_positions<rd>;
+      info.kind = 1;
+      info.n = pp::size;
+      for (int d = 0; d < pp::size; ++d) info.pos[d] = pp::at(d);
+    } else if constexpr ((k == path_kind::flat_map || k == path_kind::broadcast) && head::rank > 0) {
+      using pp = exec::plain_positions<lowered_lhs_dims_of<Prog, E>>;
+      info.kind = 2;
+      info.n = pp::size;
+      for (int d = 0; d < pp::size; ++d) info.pos[d] = pp::at(d);
+    }
+    return info;
+  }
+}
+
+template <std::size_t N>
+struct pair_choice {
+  std::array<int, N + 1> map_of{};        // reduction equation -> its map equation, or -1
+  std::array<int, N + 1> reduction_of{};  // map equation -> its reduction equation, or -1
+};
+
+// Pairs by evaluation order from each equation's pair_info.
+template <class Prog, std::size_t N>
+constexpr pair_choice<N> choose_pairs(const pair_info* info) {
+  constexpr auto& st = Prog::structure;
+  pair_choice<N> c;
+  for (auto& x : c.map_of) x = -1;
+  for (auto& x : c.reduction_of) x = -1;
+  for (int k = 0; k < st.n_strata; ++k)
+    if (st.recursive[k]) return c;
+  auto only = [&](int g) {
+    int found = -1, count = 0;
+    for (int e = 0; e < st.n_equations; ++e)
+      if (st.group_of[e] == g) {
+        found = e;
+        ++count;
+      }
+    return count == 1 ? found : -1;
+  };
+  for (int a = 0; a < st.n_groups; ++a) {
+    const int g1 = st.order[a];
+    const int r = only(g1);
+    if (r < 0 || info[r].kind != 1) continue;
+    for (int b = a + 1; b < st.n_groups; ++b) {
+      const int g = st.order[b];
+      if (st.reach[g][g1]) break;  // g needs R's value: M must come before it
+      const int m = only(g);
+      if (m < 0 || info[m].kind != 2 || c.reduction_of[static_cast<std::size_t>(m)] >= 0 || info[m].n != info[r].n)
+        continue;
+      bool same = true;
+      for (int d = 0; d < info[r].n; ++d) same = same && info[m].pos[d] == info[r].pos[d];
+      if (!same) continue;
+      c.map_of[static_cast<std::size_t>(r)] = m;
+      c.reduction_of[static_cast<std::size_t>(m)] = r;
+      break;
+    }
+  }
+  return c;
+}
+
+template <class Prog, class Mem, class Sub>
+struct pair_candidates {
+  template <std::size_t... E>
+  static constexpr pair_choice<sizeof...(E)> make(std::index_sequence<E...>) {
+    const pair_info info[] = {pair_info_of<Prog, Mem, Sub, E>()..., pair_info{}};
+    return choose_pairs<Prog, sizeof...(E)>(info);
+  }
+  static constexpr pair_choice<Prog::size> choice = make(std::make_index_sequence<Prog::size>{});
+};
+
+// The equations that read slot `slot`, directly or through inlining candidates (which are not themselves counted).
+template <class Prog>
+constexpr std::array<bool, Prog::size + 1> final_readers(int slot) {
+  std::array<bool, Prog::size + 1> out{};
+  std::array<bool, Prog::n_slots + 1> seen{};
+  int stack[Prog::n_slots + 1]{};
+  int top = 0;
+  stack[top++] = slot;
+  seen[static_cast<std::size_t>(slot)] = true;
+  while (top > 0) {
+    const int s = stack[--top];
+    for (std::size_t r = 0; r < Prog::size; ++r) {
+      const auto& l = *equation_reads<Prog>::lists[r];
+      bool reads = l.overflow;
+      for (int k = 0; k < l.count; ++k) reads = reads || l.items[k].slot == s;
+      if (!reads) continue;
+      const int h = Prog::structure.group_head[Prog::structure.group_of[r]];
+      if (inline_candidates<Prog>::defining[static_cast<std::size_t>(h)] == static_cast<int>(r)) {
+        if (!seen[static_cast<std::size_t>(h)]) {
+          seen[static_cast<std::size_t>(h)] = true;
+          stack[top++] = h;
+        }
+      } else {
+        out[r] = true;
+      }
+    }
+  }
+  return out;
+}
+
+// Whether every equation that reads candidate slot S (through other candidates) is one of a candidate pair: the
+// pair's single kernel computes S's right-hand side once per cell for all of them.
+template <class Prog, class Mem, std::size_t S>
+constexpr bool read_by_one_pair() {
+  using pc = pair_candidates<Prog, Mem, plan::inliner<Prog, inline_candidates<Prog>>>;
+  const auto readers = final_readers<Prog>(static_cast<int>(S));
+  for (std::size_t r = 0; r < Prog::size; ++r) {
+    if (pc::choice.map_of[r] < 0) continue;
+    bool inside = true;
+    for (std::size_t e = 0; e < Prog::size; ++e)
+      inside = inside && (!readers[e] || e == r || static_cast<int>(e) == pc::choice.map_of[r]);
+    if (inside) return true;
+  }
+  return false;
+}
+
 // Whether candidate S is read by several equations and computes something costly.
-template <class Prog, std::size_t S>
+// (Readers that form one reduce-and-map pair count as one.)
+template <class Prog, class Mem, std::size_t S>
 constexpr bool costly_shared() {
   constexpr int e = inline_candidates<Prog>::defining[S];
   if constexpr (e < 0) {
@@ -620,7 +798,10 @@ constexpr bool costly_shared() {
   } else {
     using sub_rhs = std::remove_cvref_t<decltype(std::declval<const plan::inliner<Prog, inline_candidates<Prog>>&>()(
         std::declval<const lowered_rhs_of<Prog, static_cast<std::size_t>(e)>&>()))>;
-    return inline_candidate<Prog, static_cast<std::size_t>(e)>() > 1 && costly_node<sub_rhs>;
+    if constexpr (inline_candidate<Prog, static_cast<std::size_t>(e)>() > 1 && costly_node<sub_rhs>)
+      return !read_by_one_pair<Prog, Mem, S>();
+    else
+      return false;
   }
 }
 // Whether equation E reads a candidate and would lose its kernel path to the substitution.
@@ -638,7 +819,7 @@ struct inline_plan {
   static constexpr std::array<int, Prog::n_slots> decide(std::index_sequence<S...>, std::index_sequence<E...>) {
     std::array<int, Prog::n_slots> d = inline_candidates<Prog>::defining;
     // a tensor several equations read keeps its costly right-hand side computed once
-    const bool costly[] = {costly_shared<Prog, S>()..., false};
+    const bool costly[] = {costly_shared<Prog, Mem, S>()..., false};
     for (std::size_t k = 0; k < sizeof...(S); ++k)
       if (costly[k]) d[k] = -1;
     // a reader that would lose its kernel path keeps every tensor it reads materialized
@@ -660,6 +841,120 @@ struct inline_plan {
     return false;
   }();
 };
+
+// The pairs that run as one kernel: the candidate pairs that keep their kernel paths under the final inlining plan.
+template <class Prog, class Mem>
+struct reduction_pairs {
+  using sub_t = plan::inliner<Prog, inline_plan<Prog, Mem>>;
+  template <std::size_t R>
+  static constexpr bool valid() {
+    constexpr int m = pair_candidates<Prog, Mem, plan::inliner<Prog, inline_candidates<Prog>>>::choice.map_of[R];
+    if constexpr (m < 0) {
+      return false;
+    } else {
+      constexpr std::size_t M = static_cast<std::size_t>(m);
+      constexpr int slot = Prog::slot_of(equation_of<Prog, M>::head::name.view());
+      constexpr path_kind kr = kernel_path<R, Prog, Mem, sub_t>();
+      constexpr path_kind km = kernel_path<M, Prog, Mem, sub_t>();
+      using full_t = exec::full_reduction<typename flat_kernel<Prog, equation_of<Prog, R>, sub_t>::rhs_t, true>;
+      if constexpr ((kr != path_kind::full_reduction && kr != path_kind::flat_rows) || !full_t::value ||
+                    (km != path_kind::flat_map && km != path_kind::broadcast) ||
+                    inline_plan<Prog, Mem>::defining[static_cast<std::size_t>(slot)] == m) {
+        return false;
+      } else {
+        using map_t = typename flat_kernel<Prog, equation_of<Prog, M>, sub_t>::rhs_t;
+        return exec::broadcast_rows<plan::d_apply2<op::add, typename full_t::body_t, map_t>,
+                                    typename full_t::red_dims, true>::value;
+      }
+    }
+  }
+  template <std::size_t... E>
+  static constexpr pair_choice<sizeof...(E)> make(std::index_sequence<E...>) {
+    constexpr auto& cand = pair_candidates<Prog, Mem, plan::inliner<Prog, inline_candidates<Prog>>>::choice;
+    const bool ok[] = {valid<E>()..., false};
+    pair_choice<sizeof...(E)> c;
+    for (auto& x : c.map_of) x = -1;
+    for (auto& x : c.reduction_of) x = -1;
+    for (std::size_t r = 0; r < sizeof...(E); ++r)
+      if (ok[r]) {
+        c.map_of[r] = cand.map_of[r];
+        c.reduction_of[static_cast<std::size_t>(cand.map_of[r])] = static_cast<int>(r);
+      }
+    return c;
+  }
+  static constexpr pair_choice<Prog::size> choice = make(std::make_index_sequence<Prog::size>{});
+};
+
+// Runs reduction R and map M (a reduction_pairs pair) as one reduce_map_kernel.
+template <std::size_t R, std::size_t M, class Prog, class Store, class Space>
+void launch_pair(const Prog& prog, Store& s, const Space& space) {
+  using Mem = typename Store::memory_space;
+  using sub_t = plan::inliner<Prog, inline_plan<Prog, Mem>>;
+  const sub_t sub{&prog};
+  using eq_r = equation_of<Prog, R>;
+  using eq_m = equation_of<Prog, M>;
+  constexpr std::size_t slot_r = static_cast<std::size_t>(Prog::slot_of(eq_r::head::name.view()));
+  constexpr std::size_t slot_m = static_cast<std::size_t>(Prog::slot_of(eq_m::head::name.view()));
+  using full_t = exec::full_reduction<typename flat_kernel<Prog, eq_r, sub_t>::rhs_t, true>;
+  using body_t = typename full_t::body_t;
+  using red_dims = typename full_t::red_dims;
+  using map_t = typename flat_kernel<Prog, eq_m, sub_t>::rhs_t;
+  using both_t = plan::d_apply2<op::add, body_t, map_t>;
+  using R1 = compute_type<typename eq_r::head::value_type>;
+  using R2 = compute_type<typename eq_m::head::value_type>;
+  using out_r = typename eq_r::head::value_type;
+  using out_m = typename eq_m::head::value_type;
+  constexpr int nidx = static_cast<int>(Prog::n_indices);
+  constexpr reduce_op rop = full_t::operation;
+  constexpr int nred = exec::plain_positions<red_dims>::size;
+  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
+  using ctx_t = exec::kernel_context<table_for<Store, both_t>, static_t, nidx>;
+  using kernel_t = exec::reduce_map_kernel<R1, R2, ctx_t, body_t, map_t, red_dims, rop, out_m>;
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
+  s.template ensure_allocated<slot_r>();
+  s.template ensure_allocated<slot_m>();
+  long ext[exec::max_subscripts]{};
+  long all = 1;
+  bool fits = true;
+  for (int d = 0; d < nred; ++d) {
+    ext[d] = s.index_extent(static_cast<std::size_t>(exec::plain_positions<red_dims>::at(d)));
+    all *= ext[d];
+    fits = fits && s.shape(slot_m)[static_cast<std::size_t>(d)] == ext[d];
+  }
+  if (!fits) {  // M's tensor is not exactly the index space (a view bound larger): the two kernels, one after the other
+    launch_unfused<R>(prog, s, space, false, exec::write_mode::assign, sub);
+    launch_unfused<M>(prog, s, space, false, exec::write_mode::assign, sub);
+    return;
+  }
+  const auto& eqr = std::get<R>(prog.equations);
+  const auto& eqm = std::get<M>(prog.equations);
+  kernel_t k{};
+  k.ctx.table = make_table_for<Store, both_t>(s);
+  for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+  k.body = sub(plan::lower_rhs<Prog>(eqr)).body;
+  k.rhs = sub(plan::lower_rhs<Prog>(eqm));
+  k.out = std::get<slot_m>(s.views()).data();
+  const long row = exec::broadcast_split(ext, nred, kernel_t::split, k.per_row);
+  R1 value = exec::lane_reducer<rop, R1>::init();
+  if (all > 0 && row > 0) {
+    k.row = row;
+    k.total_rows = all / row;
+    const long items = k.template items<host>();
+    Kokkos::RangePolicy<Space, Kokkos::IndexType<long>> policy(space, 0, items);
+    const std::string label = "tensorlogic::full reduction " + std::string(eq_r::head::name.view()) + " + map " +
+                              std::string(eq_m::head::name.view());
+    if constexpr (rop == reduce_op::max)
+      Kokkos::parallel_reduce(label, policy, k, Kokkos::Max<R1>(value));
+    else if constexpr (rop == reduce_op::min)
+      Kokkos::parallel_reduce(label, policy, k, Kokkos::Min<R1>(value));
+    else
+      Kokkos::parallel_reduce(label, policy, k, Kokkos::Sum<R1>(value));
+  }
+  value = exec::lane_reducer<rop, R1>::finish(value, all);
+  Kokkos::parallel_for("tensorlogic::store " + std::string(eq_r::head::name.view()),
+                       Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
+                       exec::scalar_store<R1, out_r>{std::get<slot_r>(s.views()).data(), value, exec::write_mode::assign});
+}
 
 // Launches equation E: one vendor GEMM when the equation is exactly one, a vendor GEMM and an accumulating epilogue
 // kernel when it is a GEMM plus other terms, the generic kernel otherwise.
@@ -691,6 +986,16 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
     }
   }
 #endif
+  // a reduce-and-map pair: the reduction waits for its map, whose launch computes both
+  using pairs_t = reduction_pairs<Prog, typename Store::memory_space>;
+  if constexpr (pairs_t::choice.map_of[E] >= 0) {
+    if (elementwise_fusion_flag() && mode == exec::write_mode::assign && !to_scratch) return;
+  } else if constexpr (pairs_t::choice.reduction_of[E] >= 0) {
+    if (elementwise_fusion_flag() && mode == exec::write_mode::assign && !to_scratch) {
+      launch_pair<static_cast<std::size_t>(pairs_t::choice.reduction_of[E]), E>(prog, s, space);
+      return;
+    }
+  }
   using plan_t = inline_plan<Prog, typename Store::memory_space>;
   if constexpr (plan_t::any) {
     constexpr std::size_t slot =
@@ -1031,8 +1336,13 @@ constexpr const char* execution_path() {
   using plan_t = inline_plan<Prog, Mem>;
   using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
   constexpr int slot = Prog::slot_of(eq_t::head::name.view());
+  using pairs_t = reduction_pairs<Prog, Mem>;
   if constexpr (plan_t::defining[static_cast<std::size_t>(slot)] == static_cast<int>(E))
     return "inlined into its readers (not materialized)";
+  else if constexpr (pairs_t::choice.map_of[E] >= 0)
+    return "full reduction, computed in its map's pass (multi-output)";
+  else if constexpr (pairs_t::choice.reduction_of[E] >= 0)
+    return "broadcast rows + a full reduction in one pass (multi-output)";
   else
     return path_name(kernel_path<E, Prog, Mem, plan::inliner<Prog, plan_t>, Vendor, Tiled>());
 }
@@ -1065,21 +1375,6 @@ const char* const* current_execution_paths() {
     case 6: return execution_paths<Prog, Mem, true, true, false>::value.data();
     default: return execution_paths<Prog, Mem, true, true, true>::value.data();
   }
-}
-
-template <class D>
-inline constexpr bool constant_subscript = false;
-template <bool Dv>
-inline constexpr bool constant_subscript<index_affine<Dv>> = true;
-
-template <std::size_t E, class Prog>
-constexpr bool has_constant_lhs_dim() {
-  using eq_t = std::tuple_element_t<E, decltype(Prog::equations)>;
-  bool c = false;
-  [&]<class S, class... D>(ref<S, D...>*) {
-    ((c = c || constant_subscript<D>), ...);
-  }(static_cast<typename eq_t::lhs_type*>(nullptr));
-  return c;
 }
 
 // Per-slot buffer operations, selected at run time from a table of function pointers.

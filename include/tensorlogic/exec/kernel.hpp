@@ -530,7 +530,7 @@ struct column_kernel {
   long cells = 0;
   long length = 0;
 
-  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
     const long lo = item * Block;
     const long n = lo + Block < cells ? Block : cells - lo;
     R acc[Block];

@@ -523,10 +523,12 @@ struct broadcast_layout {
       max_prefix = k - 100 > max_prefix ? k - 100 : max_prefix;
     }
   }
-  constexpr void finish() {
+  // allow_flat: a layout with no prefix or suffix read is one row of all of L (the reduce-and-map pair kernel splits
+  // long rows into chunks); otherwise such a layout is left to the flat paths.
+  constexpr void finish(bool allow_flat = false) {
     split = suffix >= 0 ? suffix : max_prefix;
     if (max_prefix > split) ok = false;
-    if (!any || nl == 0) ok = false;
+    if ((!any && !allow_flat) || nl == 0) ok = false;
   }
 };
 
@@ -571,7 +573,7 @@ struct broadcast_scan<plan::d_apply3<Op, A, B, C>> {
   }
 };
 
-template <class Rhs, class LhsDims>
+template <class Rhs, class LhsDims, bool AllowFlat = false>
 struct broadcast_rows {
   static constexpr broadcast_layout layout = [] {
     broadcast_layout b;
@@ -583,7 +585,7 @@ struct broadcast_rows {
     b.nl = pl::size;
     for (int k = 0; k < b.nl; ++k) b.lhs[k] = pl::at(k);
     broadcast_scan<Rhs>::run(b);
-    b.finish();
+    b.finish(AllowFlat);
     return b;
   }();
   static constexpr bool value = layout.ok;
@@ -700,15 +702,16 @@ struct broadcast_kernel {
 // A whole reduction into a rank-0 left-hand side, r = op over S of body(S), whose body reads tensors at S, at a
 // prefix or a suffix of S (a per-row value: advantage(p, g) in a loss summed over (p, g, t)), or scalars: the rows of
 // broadcast_rows<Body, S> with independent accumulator lanes per row. Sums, means, maxima and minima.
-template <class Rhs>
+// AllowFlat: also a body with no per-row read (the flat-rows path runs those; a reduce-and-map pair takes them).
+template <class Rhs, bool AllowFlat = false>
 struct full_reduction {
   static constexpr bool value = false;
 };
-template <reduce_op Op, class Body, int... Red>
-struct full_reduction<plan::d_project<Op, Body, Red...>> {
+template <reduce_op Op, class Body, int... Red, bool AllowFlat>
+struct full_reduction<plan::d_project<Op, Body, Red...>, AllowFlat> {
   using red_dims = plan::dims<plan::dim_var<Red>...>;
   static constexpr bool value =
-      lane_reducible<Op> && distinct_plain<red_dims>::value && broadcast_rows<Body, red_dims>::value;
+      lane_reducible<Op> && distinct_plain<red_dims>::value && broadcast_rows<Body, red_dims, AllowFlat>::value;
   static constexpr reduce_op operation = Op;
   using body_t = Body;
 };
@@ -756,6 +759,97 @@ struct full_reduction_kernel {
       for (int l = 0; l < w; ++l) lane[l] = red::join(lane[l], lane[l + w]);
     acc = red::join(acc, lane[0]);
 #endif
+  }
+};
+
+// A whole reduction and a map over the same index space in one pass (multi-output fusion, exec/eval.hpp
+// reduction_pairs): r = op over S of body(S) and M(S) = rhs(S), where M's subscripts are S in the reduction's order.
+// Both read through one broadcast layout of S (body + rhs), so each cell's inputs are loaded once; the map's value is
+// stored after both are computed, so a compiler may share their common subexpressions. On the host a work item walks
+// `rows` whole rows, or one chunk of `chunk` cells of a longer row, with the full reduction's accumulator lanes; on
+// devices a work item is one cell.
+template <class R, class RM, class Ctx, class Body, class Rhs, class RedDims, reduce_op Op, class Out>
+struct reduce_map_kernel {
+  using layout_t = broadcast_rows<plan::d_apply2<op::add, Body, Rhs>, RedDims, true>;
+  using ev = offset_evaluator<R, Ctx, broadcast_cells<layout_t>>;
+  using ev_map = offset_evaluator<RM, Ctx, broadcast_cells<layout_t>>;
+  using red = lane_reducer<Op, R>;
+  static constexpr int split = layout_t::layout.split;
+  Ctx ctx;
+  Body body;
+  Rhs rhs;
+  Out* out;
+  long row = 1;
+  long rows = 1;    // host: whole rows per work item (when chunks == 1)
+  long chunks = 1;  // host: work items per row (rows of more than `chunk` cells)
+  long chunk = 4096;
+  long total_rows = 0;
+  long per_row[max_subscripts + 1]{};
+
+  KOKKOS_INLINE_FUNCTION void prefixes(long* pre, const long r) const {
+    for (int a = 1; a <= split; ++a) pre[a] = r / per_row[a];
+  }
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long item, R& acc) const {
+    long pre[max_subscripts + 1]{};
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+    const long r = item / row;
+    prefixes(pre, r);
+    const broadcast_point p{item, item - r * row, pre};
+    const RM v = ev_map::eval(rhs, ctx, p);
+    acc = red::join(acc, ev::eval(body, ctx, p));
+    out[item] = static_cast<Out>(v);
+#else
+    constexpr int W = reduction_lanes<R>();
+    R lane[W];
+    for (int l = 0; l < W; ++l) lane[l] = red::init();
+    long lo = item * rows, hi = lo + rows < total_rows ? lo + rows : total_rows, c0 = 0, c1 = row;
+    if (chunks > 1) {
+      lo = item / chunks;
+      hi = lo + 1;
+      c0 = (item - lo * chunks) * chunk;
+      c1 = c0 + chunk < row ? c0 + chunk : row;
+    }
+    for (long r = lo; r < hi; ++r) {
+      prefixes(pre, r);
+      const long base = r * row;
+      Out* o = out + base;
+      long c = c0;
+      for (; c + W <= c1; c += W) {
+        // W cells' values first, then their stores: the stores may alias the inputs, so interleaving them would
+        // keep the lanes from being vectorized together
+        RM v[W];
+        for (int l = 0; l < W; ++l) {
+          const broadcast_point p{base + c + l, c + l, pre};
+          v[l] = ev_map::eval(rhs, ctx, p);
+          lane[l] = red::join(lane[l], ev::eval(body, ctx, p));
+        }
+        for (int l = 0; l < W; ++l) o[c + l] = static_cast<Out>(v[l]);
+      }
+      for (; c < c1; ++c) {
+        const broadcast_point p{base + c, c, pre};
+        const RM v = ev_map::eval(rhs, ctx, p);
+        lane[0] = red::join(lane[0], ev::eval(body, ctx, p));
+        o[c] = static_cast<Out>(v);
+      }
+    }
+    for (int w = W / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) lane[l] = red::join(lane[l], lane[l + w]);
+    acc = red::join(acc, lane[0]);
+#endif
+  }
+  // The work items for the host (rows of at most `chunk` cells grouped, longer rows split) or devices (cells).
+  template <bool Host>
+  long items() {
+    if constexpr (Host) {
+      if (row > chunk) {
+        chunks = (row + chunk - 1) / chunk;
+        return total_rows * chunks;
+      }
+      rows = chunk / row;
+      return (total_rows + rows - 1) / rows;
+    } else {
+      return total_rows * row;
+    }
   }
 };
 
