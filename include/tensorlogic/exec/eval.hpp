@@ -230,6 +230,17 @@ struct tiled_form<equation<L, apply<Op, X>>> {
 };
 
 // Launches the generic kernel of equation eq (of program Prog) into the head's view or its scratch buffer.
+// A lane-reducing functor's parallel_reduce into `value` with the Kokkos reducer of Op (Max, Min, else Sum).
+template <reduce_op Op, class Policy, class F, class R>
+void lane_reduce(const std::string& label, const Policy& policy, const F& f, R& value) {
+  if constexpr (Op == reduce_op::max)
+    Kokkos::parallel_reduce(label, policy, f, Kokkos::Max<R>(value));
+  else if constexpr (Op == reduce_op::min)
+    Kokkos::parallel_reduce(label, policy, f, Kokkos::Min<R>(value));
+  else
+    Kokkos::parallel_reduce(label, policy, f, Kokkos::Sum<R>(value));
+}
+
 template <class Prog, class Eq, class Store, class Space, class Sub = plan::no_inlining>
 void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
                    const Sub& sub = Sub{}) {
@@ -362,14 +373,8 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
       f.row = row;
       f.total_rows = all / row;
       const long items = exec::broadcast_items<host>(row, f.total_rows, f.rows);
-      Kokkos::RangePolicy<Space, Kokkos::IndexType<long>> policy(space, 0, items);
-      const std::string label = "tensorlogic::full reduction " + who;
-      if constexpr (op == reduce_op::max)
-        Kokkos::parallel_reduce(label, policy, f, Kokkos::Max<R>(value));
-      else if constexpr (op == reduce_op::min)
-        Kokkos::parallel_reduce(label, policy, f, Kokkos::Min<R>(value));
-      else
-        Kokkos::parallel_reduce(label, policy, f, Kokkos::Sum<R>(value));
+      lane_reduce<op>("tensorlogic::full reduction " + who,
+                      Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), f, value);
     }
     value = exec::lane_reducer<op, R>::finish(value, all);
     Kokkos::parallel_for("tensorlogic::store " + who, Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
@@ -940,15 +945,9 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
     k.row = row;
     k.total_rows = all / row;
     const long items = k.template items<host>();
-    Kokkos::RangePolicy<Space, Kokkos::IndexType<long>> policy(space, 0, items);
-    const std::string label = "tensorlogic::full reduction " + std::string(eq_r::head::name.view()) + " + map " +
-                              std::string(eq_m::head::name.view());
-    if constexpr (rop == reduce_op::max)
-      Kokkos::parallel_reduce(label, policy, k, Kokkos::Max<R1>(value));
-    else if constexpr (rop == reduce_op::min)
-      Kokkos::parallel_reduce(label, policy, k, Kokkos::Min<R1>(value));
-    else
-      Kokkos::parallel_reduce(label, policy, k, Kokkos::Sum<R1>(value));
+    lane_reduce<rop>("tensorlogic::full reduction " + std::string(eq_r::head::name.view()) + " + map " +
+                         std::string(eq_m::head::name.view()),
+                     Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), k, value);
   }
   value = exec::lane_reducer<rop, R1>::finish(value, all);
   Kokkos::parallel_for("tensorlogic::store " + std::string(eq_r::head::name.view()),
