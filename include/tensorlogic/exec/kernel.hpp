@@ -599,7 +599,7 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
       out[cell] = Out(1);
   }
 
-  KOKKOS_INLINE_FUNCTION void operator()(const long r) const {
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long r) const {
     long row[rank > 0 ? rank : 1]{};
     long rem = r;
     for (int k = rank - 2; k >= 0; --k) {
