@@ -38,6 +38,26 @@ inline constexpr tl::scalar<"s", double> s;
 inline constexpr tl::relation<"E", 2> E;
 inline constexpr tl::relation<"R", 2> R;
 inline constexpr tl::relation<"On", 1> On;
+// eighteen per-row values: more than the row-invariant cache holds (16), so some are read per cell
+inline constexpr tl::tensor<"c00", double, 1> c00;
+inline constexpr tl::tensor<"c01", double, 1> c01;
+inline constexpr tl::tensor<"c02", double, 1> c02;
+inline constexpr tl::tensor<"c03", double, 1> c03;
+inline constexpr tl::tensor<"c04", double, 1> c04;
+inline constexpr tl::tensor<"c05", double, 1> c05;
+inline constexpr tl::tensor<"c06", double, 1> c06;
+inline constexpr tl::tensor<"c07", double, 1> c07;
+inline constexpr tl::tensor<"c08", double, 1> c08;
+inline constexpr tl::tensor<"c09", double, 1> c09;
+inline constexpr tl::tensor<"c10", double, 1> c10;
+inline constexpr tl::tensor<"c11", double, 1> c11;
+inline constexpr tl::tensor<"c12", double, 1> c12;
+inline constexpr tl::tensor<"c13", double, 1> c13;
+inline constexpr tl::tensor<"c14", double, 1> c14;
+inline constexpr tl::tensor<"c15", double, 1> c15;
+inline constexpr tl::tensor<"c16", double, 1> c16;
+inline constexpr tl::tensor<"c17", double, 1> c17;
+inline constexpr tl::tensor<"Lr", double, 0> Lr;
 
 template <class View>
 void fill(View v, std::uint64_t seed) {
@@ -145,5 +165,60 @@ TEST_CASE("broadcast rows accumulate in a same-left-hand-side group, in float, a
     tl::eval(prog, st);
     for (long a = 0; a < 6; ++a)
       for (long c = 0; c < 7; ++c) REQUIRE(int(st[R](a, c)) == int((a + c) % 3 == 0 && a % 2 == 1));
+  }
+}
+
+// The host kernels read row-invariant values (scalars, per-row tensors) once per row into a cache (exec/rows.hpp
+// broadcast_cache); past its capacity, and for tensors that are not floating point, they read them per cell.
+TEST_CASE("broadcast rows with many per-row values, mixed element types, and the cache's capacity", "[exec][broadcast]") {
+  constexpr auto prog = tl::program(
+      Y(i, j, k) = X(i, j, k) * (c00(i) + c01(i) + c02(i) + c03(i) + c04(i) + c05(i) + c06(i) + c07(i) + c08(i) + c09(i) + c10(i) + c11(i) + c12(i) + c13(i) + c14(i) + c15(i) + c16(i)) + c17(i) * Mf(i, j) * s - P(i, j) * s,
+      Lr() = X(i, j, k) * c00(i) * c01(i) * Mf(i, j) * s,
+      Y2(i, j, k) = X(i, j, k) * (c00(i) + c01(i) + c02(i) + c03(i) + c04(i) + c05(i) + c06(i) + c07(i) + c08(i) + c09(i) + c10(i) + c11(i) + c12(i) + c13(i) + c14(i) + c15(i) + c16(i)) * Mf(i, j) + c17(i));
+  static_assert(tl::detail::execution_path<0, decltype(prog)>() == std::string_view("broadcast rows"));
+  static_assert(tl::detail::execution_path<1, decltype(prog)>() ==
+                std::string_view("full reduction, computed in its map's pass (multi-output)"));
+  static_assert(tl::detail::execution_path<2, decltype(prog)>() ==
+                std::string_view("broadcast rows + a full reduction in one pass (multi-output)"));
+  const long shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {2, 3, 4101}, {4, 1, 9000}};
+  for (const auto& sh : shapes) {
+    tl::store st(prog, tl::extents(i = sh[0], j = sh[1], k = sh[2]));
+    fill(st[X], 1);
+    fill(st[Mf], 2);
+    fill(st[P], 3);
+    fill(st[c00], 10);
+    fill(st[c01], 11);
+    fill(st[c02], 12);
+    fill(st[c03], 13);
+    fill(st[c04], 14);
+    fill(st[c05], 15);
+    fill(st[c06], 16);
+    fill(st[c07], 17);
+    fill(st[c08], 18);
+    fill(st[c09], 19);
+    fill(st[c10], 20);
+    fill(st[c11], 21);
+    fill(st[c12], 22);
+    fill(st[c13], 23);
+    fill(st[c14], 24);
+    fill(st[c15], 25);
+    fill(st[c16], 26);
+    fill(st[c17], 27);
+    tl::bind(st, s, 0.75);
+    const std::array<const double*, 18> cs = {st[c00].data(), st[c01].data(), st[c02].data(), st[c03].data(), st[c04].data(), st[c05].data(), st[c06].data(), st[c07].data(), st[c08].data(), st[c09].data(), st[c10].data(), st[c11].data(), st[c12].data(), st[c13].data(), st[c14].data(), st[c15].data(), st[c16].data(), st[c17].data()};
+    tl::eval(prog, st);
+    double loss = 0;
+    for (long a = 0; a < sh[0]; ++a)
+      for (long b = 0; b < sh[1]; ++b)
+        for (long c = 0; c < sh[2]; ++c) {
+          double sum = 0;
+          for (int q = 0; q < 17; ++q) sum += cs[q][a];
+          const double x = st[X](a, b, c), mf = st[Mf](a, b);
+          REQUIRE(st[Y](a, b, c) ==
+                  Approx(x * sum + cs[17][a] * mf * 0.75 - st[P](a, b) * 0.75).epsilon(1e-13).margin(1e-13));
+          REQUIRE(st[Y2](a, b, c) == Approx(x * sum * mf + cs[17][a]).epsilon(1e-13).margin(1e-13));
+          loss += x * cs[0][a] * cs[1][a] * mf * 0.75;
+        }
+    REQUIRE(st[Lr]() == Approx(loss).epsilon(1e-12).margin(1e-12));
   }
 }

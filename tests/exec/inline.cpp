@@ -130,6 +130,29 @@ TEST_CASE("which intermediates are inlined", "[exec][inline]") {
   // the same program without the self-reading equation inlines r
   constexpr auto plain = tl::program(r(i) = x(i) * 2.0, h(i) = r(i) + 0.5 * x(i));
   static_assert(tl::detail::inline_plan<std::remove_const_t<decltype(plain)>, Kokkos::HostSpace>::defining[0] == 0);
+  // a costly tensor read broadcast (by an equation over more indices) stays: inlined, its division would run once
+  // per cell of the reader instead of once per cell of its own
+  constexpr auto weight = tl::program(r(i) = 1.0 / (x(i) + 2.0), Y(i, j) = X(i, j) * r(i));
+  static_assert(tl::detail::inline_plan<std::remove_const_t<decltype(weight)>, Kokkos::HostSpace>::defining[0] == -1);
+  static_assert(tl::detail::execution_path<0, std::remove_const_t<decltype(weight)>>() == std::string_view("flat map"));
+  // ... and so does one whose reader is a reduction over more indices
+  constexpr auto summed = tl::program(r(i) = tl::exp(x(i)), h(i) = X(i, j) * r(i));
+  static_assert(tl::detail::inline_plan<std::remove_const_t<decltype(summed)>, Kokkos::HostSpace>::defining[0] == -1);
+  // a cheap one read broadcast is inlined, and so is a costly one read at its own indices only
+  constexpr auto cheap = tl::program(r(i) = x(i) * 2.0, Y(i, j) = X(i, j) * r(i));
+  static_assert(tl::detail::inline_plan<std::remove_const_t<decltype(cheap)>, Kokkos::HostSpace>::defining[0] == 0);
+  constexpr auto same = tl::program(r(i) = tl::exp(x(i)), h(i) = r(i) * x(i));
+  static_assert(tl::detail::inline_plan<std::remove_const_t<decltype(same)>, Kokkos::HostSpace>::defining[0] == 0);
+  {
+    tl::store st(weight, tl::extents(i = 5, j = 37));
+    fill(st[x], 7, 0.0, 1.0);
+    fill(st[X], 8);
+    tl::eval(weight, st);
+    for (long a = 0; a < 5; ++a) {
+      REQUIRE(st[r](a) == 1.0 / (st[x](a) + 2.0));
+      for (long b = 0; b < 37; ++b) REQUIRE(st[Y](a, b) == st[X](a, b) * (1.0 / (st[x](a) + 2.0)));
+    }
+  }
   // a tensor defined by two equations (a same-left-hand-side group) stays
   constexpr auto group = tl::program(r(i) = x(i) * 2.0, r(i) = x(i) + 1.0, h(i) = r(i) * 3.0);
   static_assert(!tl::detail::inline_plan<std::remove_const_t<decltype(group)>, Kokkos::HostSpace>::any);

@@ -793,22 +793,73 @@ constexpr bool read_by_one_pair() {
   return false;
 }
 
-// Whether candidate S is read by several equations and computes something costly.
-// (Readers that form one reduce-and-map pair count as one.)
-template <class Prog, class Mem, std::size_t S>
-constexpr bool costly_shared() {
+// Whether candidate S's right-hand side, with every candidate substituted, computes something costly.
+template <class Prog, std::size_t S>
+constexpr bool costly_candidate() {
   constexpr int e = inline_candidates<Prog>::defining[S];
   if constexpr (e < 0) {
     return false;
   } else {
     using sub_rhs = std::remove_cvref_t<decltype(std::declval<const plan::inliner<Prog, inline_candidates<Prog>>&>()(
         std::declval<const lowered_rhs_of<Prog, static_cast<std::size_t>(e)>&>()))>;
-    if constexpr (inline_candidate<Prog, static_cast<std::size_t>(e)>() > 1 && costly_node<sub_rhs>)
-      return !read_by_one_pair<Prog, Mem, S>();
-    else
-      return false;
+    return costly_node<sub_rhs>;
   }
 }
+
+// Whether candidate S is read by several equations and computes something costly.
+// (Readers that form one reduce-and-map pair count as one.)
+template <class Prog, class Mem, std::size_t S>
+constexpr bool costly_shared() {
+  if constexpr (!costly_candidate<Prog, S>())
+    return false;
+  else if constexpr (inline_candidate<Prog, static_cast<std::size_t>(inline_candidates<Prog>::defining[S])>() > 1)
+    return !read_by_one_pair<Prog, Mem, S>();
+  else
+    return false;
+}
+// How many distinct indices equation R's cells and reads range over (its left-hand side's plain subscripts and every
+// plain subscript it reads); -1 when it reads through an index expression (unknown).
+template <class Prog, std::size_t R>
+constexpr int index_span() {
+  int seen[2 * exec::max_subscripts + plan::detail::read_list::capacity * 16]{};
+  int n = 0;
+  auto add = [&](int v) {
+    for (int k = 0; k < n; ++k)
+      if (seen[k] == v) return;
+    seen[n++] = v;
+  };
+  if constexpr (exec::distinct_plain<lowered_lhs_dims_of<Prog, R>>::value) {
+    using pp = exec::plain_positions<lowered_lhs_dims_of<Prog, R>>;
+    for (int d = 0; d < pp::size; ++d) add(pp::at(d));
+  }
+  const auto& l = *equation_reads<Prog>::lists[R];
+  if (l.overflow) return -1;
+  for (int k = 0; k < l.count; ++k) {
+    if (l.items[k].n < 0) return -1;
+    for (int d = 0; d < l.items[k].n; ++d) add(l.items[k].pos[d]);
+  }
+  return n;
+}
+
+// Whether candidate S computes something costly and an equation reads it broadcast (ranging over more indices than
+// S has): inlined, its right-hand side would be recomputed for every broadcast cell (a per-prompt weight
+// 1 / (T_p n) inlined into a per-token product is a division per token instead of one per prompt).
+template <class Prog, std::size_t S>
+constexpr bool costly_broadcast() {
+  if constexpr (!costly_candidate<Prog, S>()) {
+    return false;
+  } else {
+    constexpr std::size_t e = static_cast<std::size_t>(inline_candidates<Prog>::defining[S]);
+    using pp = exec::plain_positions<lowered_lhs_dims_of<Prog, e>>;
+    int pos[exec::max_subscripts + 1]{};
+    for (int k = 0; k < pp::size; ++k) pos[k] = pp::at(k);
+    return [&]<std::size_t... R>(std::index_sequence<R...>) {
+      return (... || (R != e && equation_reads<Prog>::lists[R]->how(static_cast<int>(S), pp::size, pos) > 0 &&
+                      index_span<Prog, R>() > pp::size));
+    }(std::make_index_sequence<Prog::size>{});
+  }
+}
+
 // Whether equation E reads a candidate and would lose its kernel path to the substitution.
 template <class Prog, class Mem, std::size_t E>
 constexpr bool reader_blocks() {
@@ -824,7 +875,8 @@ struct inline_plan {
   static constexpr std::array<int, Prog::n_slots> decide(std::index_sequence<S...>, std::index_sequence<E...>) {
     std::array<int, Prog::n_slots> d = inline_candidates<Prog>::defining;
     // a tensor several equations read keeps its costly right-hand side computed once
-    const bool costly[] = {costly_shared<Prog, Mem, S>()..., false};
+    // and so does one read broadcast
+    const bool costly[] = {(costly_shared<Prog, Mem, S>() || costly_broadcast<Prog, S>())..., false};
     for (std::size_t k = 0; k < sizeof...(S); ++k)
       if (costly[k]) d[k] = -1;
     // a reader that would lose its kernel path keeps every tensor it reads materialized

@@ -280,7 +280,13 @@ struct offset_evaluator {
   }
   template <int Slot, class Dims>
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_ref<Slot, Dims>&, const Ctx& c, const point& p) {
-    return static_cast<R>(table_get<Slot>::get(c.table).data[Addr::template offset<Dims>(p)]);
+    const auto& t = table_get<Slot>::get(c.table);
+    if constexpr (requires { Addr::template cached<Slot, Dims, double>(); }) {
+      using T = std::remove_cvref_t<decltype(t.data[0])>;
+      constexpr int k = Addr::template cached<Slot, Dims, T>();
+      if constexpr (k >= 0) return static_cast<R>(static_cast<T>(p.inv[k]));
+    }
+    return static_cast<R>(t.data[Addr::template offset<Dims>(p)]);
   }
   template <op Op, class A>
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply1<Op, A>& n, const Ctx& c, const point& p) {
@@ -573,6 +579,64 @@ struct broadcast_scan<plan::d_apply3<Op, A, B, C>> {
   }
 };
 
+// The row-invariant references of a broadcast layout, in first-read order; references past `capacity` are read per
+// cell as before.
+struct invariant_keys {
+  static constexpr int capacity = 16;
+  int n = 0;
+  int slot[capacity]{};
+  int kind[capacity]{};
+  constexpr int find(int s, int k) const {
+    for (int i = 0; i < n; ++i)
+      if (slot[i] == s && kind[i] == k) return i;
+    return -1;
+  }
+  constexpr void add(int s, int k) {
+    if ((k == 0 || (k >= 100 && k < 200)) && find(s, k) < 0 && n < capacity) {
+      slot[n] = s;
+      kind[n] = k;
+      ++n;
+    }
+  }
+};
+
+template <class Node>
+struct invariant_scan {
+  static constexpr void run(invariant_keys&, const broadcast_layout&) {}
+};
+template <int Slot, class Dims>
+struct invariant_scan<plan::d_ref<Slot, Dims>> {
+  static constexpr void run(invariant_keys& k, const broadcast_layout& b) {
+    using pp = plain_positions<Dims>;
+    if constexpr (!pp::plain) {
+      if constexpr (std::is_same_v<Dims, plan::dims<>>) k.add(Slot, 0);
+    } else {
+      int p[max_subscripts + 1]{};
+      for (int d = 0; d < pp::size; ++d) p[d] = pp::at(d);
+      k.add(Slot, b.kind(p, pp::size));
+    }
+  }
+};
+template <op Op, class A>
+struct invariant_scan<plan::d_apply1<Op, A>> {
+  static constexpr void run(invariant_keys& k, const broadcast_layout& b) { invariant_scan<A>::run(k, b); }
+};
+template <op Op, class A, class B>
+struct invariant_scan<plan::d_apply2<Op, A, B>> {
+  static constexpr void run(invariant_keys& k, const broadcast_layout& b) {
+    invariant_scan<A>::run(k, b);
+    invariant_scan<B>::run(k, b);
+  }
+};
+template <op Op, class A, class B, class C>
+struct invariant_scan<plan::d_apply3<Op, A, B, C>> {
+  static constexpr void run(invariant_keys& k, const broadcast_layout& b) {
+    invariant_scan<A>::run(k, b);
+    invariant_scan<B>::run(k, b);
+    invariant_scan<C>::run(k, b);
+  }
+};
+
 template <class Rhs, class LhsDims, bool AllowFlat = false>
 struct broadcast_rows {
   static constexpr broadcast_layout layout = [] {
@@ -589,6 +653,13 @@ struct broadcast_rows {
     return b;
   }();
   static constexpr bool value = layout.ok;
+  // The row-invariant references (scalars and prefix reads), each (slot, kind) once: the host kernels load them once
+  // per row into a local cache (broadcast_cache) instead of once per cell.
+  static constexpr invariant_keys invariants = [] {
+    invariant_keys k;
+    if (layout.ok) invariant_scan<Rhs>::run(k, layout);
+    return k;
+  }();
   template <class Dims>
   static constexpr int kind() {
     using pp = plain_positions<Dims>;
@@ -621,6 +692,54 @@ struct broadcast_cells {
     if constexpr (kind == 1) return p.cell;
     if constexpr (kind >= 200) return p.col;
     return p.pre[kind >= 100 ? kind - 100 : 0];
+  }
+};
+
+// Host rows with their row-invariant values cached: the point carries the cache, filled once per row by
+// broadcast_cache::fill (floating-point tensors only; the others are read per cell). Reading the cache instead of the
+// tensors lets a compiler hoist those values -- and the tests and broadcasts on them -- out of the inner loop, which
+// the row's stores (that might alias any tensor) otherwise forbid.
+struct broadcast_cached_point {
+  long cell;
+  long col;
+  const long* pre;
+  const double* inv;
+};
+template <class Layout>
+struct broadcast_cached_cells {
+  using point = broadcast_cached_point;
+  template <class Dims>
+  KOKKOS_INLINE_FUNCTION static long offset(const point& p) {
+    return broadcast_cells<Layout>::template offset<Dims>(broadcast_point{p.cell, p.col, p.pre});
+  }
+  // The cache entry of a reference of `Slot` at `Dims` holding values of type T, or -1.
+  template <int Slot, class Dims, class T>
+  static constexpr int cached() {
+    if constexpr (!std::is_floating_point_v<T> || sizeof(T) > sizeof(double))
+      return -1;
+    else
+      return Layout::invariants.find(Slot, Layout::template kind_of<Dims>);
+  }
+};
+template <class Layout, class Ctx>
+struct broadcast_cache {
+  static constexpr int size = Layout::invariants.n > 0 ? Layout::invariants.n : 1;
+  template <std::size_t K>
+  KOKKOS_INLINE_FUNCTION static void fill_one([[maybe_unused]] double* inv, const Ctx& c,
+                                              [[maybe_unused]] const long* pre) {
+    constexpr int slot = Layout::invariants.slot[K], kind = Layout::invariants.kind[K];
+    const auto& t = table_get<slot>::get(c.table);
+    using T = std::remove_cvref_t<decltype(t.data[0])>;
+    if constexpr (std::is_floating_point_v<T> && sizeof(T) <= sizeof(double))
+      inv[K] = static_cast<double>(t.data[kind == 0 ? 0 : pre[kind - 100]]);
+  }
+  template <std::size_t... K>
+  KOKKOS_INLINE_FUNCTION static void fill([[maybe_unused]] double* inv, [[maybe_unused]] const Ctx& c,
+                                          [[maybe_unused]] const long* pre, std::index_sequence<K...>) {
+    (fill_one<K>(inv, c, pre), ...);
+  }
+  KOKKOS_INLINE_FUNCTION static void fill(double* inv, const Ctx& c, const long* pre) {
+    fill(inv, c, pre, std::make_index_sequence<static_cast<std::size_t>(Layout::invariants.n)>{});
   }
 };
 
@@ -682,16 +801,22 @@ struct broadcast_kernel {
     prefixes(pre, r);
     store(item, ev::eval(rhs, ctx, broadcast_point{item, item - r * row, pre}));
 #else
+    using cev = offset_evaluator<R, Ctx, broadcast_cached_cells<layout_t>>;
+    using cache = broadcast_cache<layout_t, Ctx>;
+    double inv[cache::size];
     const long lo = item * rows;
     const long hi = lo + rows < total_rows ? lo + rows : total_rows;
     for (long r = lo; r < hi; ++r) {
       prefixes(pre, r);
+      cache::fill(inv, ctx, pre);
       const long base = r * row;
       Out* o = out + base;
       if (mode == write_mode::assign) {
-        for (long c = 0; c < row; ++c) o[c] = static_cast<Out>(ev::eval(rhs, ctx, broadcast_point{base + c, c, pre}));
+        for (long c = 0; c < row; ++c)
+          o[c] = static_cast<Out>(cev::eval(rhs, ctx, broadcast_cached_point{base + c, c, pre, inv}));
       } else {
-        for (long c = 0; c < row; ++c) store(base + c, ev::eval(rhs, ctx, broadcast_point{base + c, c, pre}));
+        for (long c = 0; c < row; ++c)
+          store(base + c, cev::eval(rhs, ctx, broadcast_cached_point{base + c, c, pre, inv}));
       }
     }
 #endif
@@ -799,6 +924,14 @@ struct reduce_map_kernel {
     acc = red::join(acc, ev::eval(body, ctx, p));
     out[item] = static_cast<Out>(v);
 #else
+    using cev = offset_evaluator<R, Ctx, broadcast_cached_cells<layout_t>>;
+    using cev_map = offset_evaluator<RM, Ctx, broadcast_cached_cells<layout_t>>;
+    using cache = broadcast_cache<layout_t, Ctx>;
+    double inv[cache::size];
+    // local copies: the members' constants and tensor pointers would be reloaded after every store
+    const Ctx lctx = ctx;
+    const Body lbody = body;
+    const Rhs lrhs = rhs;
     constexpr int W = reduction_lanes<R>();
     R lane[W];
     for (int l = 0; l < W; ++l) lane[l] = red::init();
@@ -811,6 +944,7 @@ struct reduce_map_kernel {
     }
     for (long r = lo; r < hi; ++r) {
       prefixes(pre, r);
+      cache::fill(inv, lctx, pre);
       const long base = r * row;
       Out* o = out + base;
       long c = c0;
@@ -819,16 +953,19 @@ struct reduce_map_kernel {
         // keep the lanes from being vectorized together
         RM v[W];
         for (int l = 0; l < W; ++l) {
-          const broadcast_point p{base + c + l, c + l, pre};
-          v[l] = ev_map::eval(rhs, ctx, p);
-          lane[l] = red::join(lane[l], ev::eval(body, ctx, p));
+          const broadcast_cached_point p{base + c + l, c + l, pre, inv};
+          v[l] = cev_map::eval(lrhs, lctx, p);
+          lane[l] = red::join(lane[l], cev::eval(lbody, lctx, p));
         }
-        for (int l = 0; l < W; ++l) o[c + l] = static_cast<Out>(v[l]);
+        if constexpr (std::is_same_v<Out, RM>)
+          __builtin_memcpy(o + c, v, sizeof v);
+        else
+          for (int l = 0; l < W; ++l) o[c + l] = static_cast<Out>(v[l]);
       }
       for (; c < c1; ++c) {
-        const broadcast_point p{base + c, c, pre};
-        const RM v = ev_map::eval(rhs, ctx, p);
-        lane[0] = red::join(lane[0], ev::eval(body, ctx, p));
+        const broadcast_cached_point p{base + c, c, pre, inv};
+        const RM v = cev_map::eval(lrhs, lctx, p);
+        lane[0] = red::join(lane[0], cev::eval(lbody, lctx, p));
         o[c] = static_cast<Out>(v);
       }
     }

@@ -63,6 +63,9 @@ inline constexpr tensor<"prompt_len", double, 1> prompt_len;        // T_p = sum
 inline constexpr tensor<"token_count", double, 0> token_count;      // max(sum mask, 1)
 inline constexpr tensor<"sample_count", double, 0> sample_count;    // max(present completions, 1)
 inline constexpr tensor<"prompt_count", double, 0> prompt_count;    // max(prompts with a token, 1)
+inline constexpr tensor<"completion_weight", double, 2> completion_weight;  // 1 / (max(|y|, 1) sample_count)
+inline constexpr tensor<"prompt_weight", double, 1> prompt_weight;  // 1 / (max(T_p, 1) prompt_count)
+inline constexpr tensor<"token_weight", double, 0> token_weight;    // 1 / token_count
 inline constexpr tensor<"agg_weight", double, 3> agg_weight;        // the aggregation's weight of each token
 inline constexpr tensor<"loss", double, 0> loss;  // sum agg_weight * token_loss (+ the regularizers' terms)
 
@@ -189,11 +192,13 @@ constexpr auto token_loss_equations() {
     else
       return clipped;
   };
-  constexpr auto tis = [] {
+  // -mask, times the truncated importance weight when there is one (without it, no factor of 1 for every kernel to
+  // multiply by)
+  constexpr auto neg_mask = [] {
     if constexpr (TruncatedIS)
-      return tensorlogic::stop_grad(tis_weight(p, g, t));
+      return -1.0 * mask(p, g, t) * tensorlogic::stop_grad(tis_weight(p, g, t));
     else
-      return 1.0;
+      return -1.0 * mask(p, g, t);
   };
   constexpr auto tis_eq = [] {
     if constexpr (TruncatedIS)
@@ -207,19 +212,19 @@ constexpr auto token_loss_equations() {
         tis_eq(),
         std::tuple(is_weight(p, g, t) = tensorlogic::min(tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)), eps_max),
                    // the loss reads the weight the program keeps (one exp per token, not one per reader)
-                   token_loss(p, g, t) = -1.0 * mask(p, g, t) * tis() * tensorlogic::stop_grad(is_weight(p, g, t)) *
+                   token_loss(p, g, t) = neg_mask() * tensorlogic::stop_grad(is_weight(p, g, t)) *
                                          advantage(p, g) * logp(p, g, t)));
   } else if constexpr (Loss == loss_kind::grpo) {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
-                   token_loss(p, g, t) = -1.0 * mask(p, g, t) * tis() *
+                   token_loss(p, g, t) = neg_mask() *
                                          surrogate(ratio(p, g, t), 1.0 - clip_eps, 1.0 + clip_eps)));
   } else if constexpr (Loss == loss_kind::dapo) {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
-                   token_loss(p, g, t) = -1.0 * mask(p, g, t) * tis() *
+                   token_loss(p, g, t) = neg_mask() *
                                          surrogate(ratio(p, g, t), 1.0 - clip_low, 1.0 + clip_high)));
   } else {
     return std::tuple_cat(
@@ -228,7 +233,7 @@ constexpr auto token_loss_equations() {
                                          tensorlogic::max(comp_len(p, g), 1.0),
                    seq_ratio(p, g) = tensorlogic::exp(seq_log_ratio(p, g)),
                    token_loss(p, g, t) =
-                       -1.0 * mask(p, g, t) * tis() *
+                       neg_mask() *
                        tensorlogic::min(seq_ratio(p, g) * advantage(p, g),
                                         tensorlogic::clamp(seq_ratio(p, g), 1.0 - clip_low, 1.0 + clip_high) *
                                             advantage(p, g))));
@@ -242,18 +247,20 @@ template <aggregation Agg>
 constexpr auto aggregation_equations() {
   if constexpr (Agg == aggregation::sample_average) {
     return std::tuple(sample_count() = tensorlogic::max(tensorlogic::sum(p, g, present(p, g)), 1.0),
-                      agg_weight(p, g, t) =
-                          mask(p, g, t) / tensorlogic::max(comp_len(p, g), 1.0) / sample_count(),
+                      completion_weight(p, g) = 1.0 / (tensorlogic::max(comp_len(p, g), 1.0) * sample_count()),
+                      agg_weight(p, g, t) = mask(p, g, t) * completion_weight(p, g),
                       loss() = agg_weight(p, g, t) * token_loss(p, g, t));
   } else if constexpr (Agg == aggregation::prompt_average) {
-    return std::tuple(prompt_len(p) = 1.0 * mask(p, g, t),
+    return std::tuple(prompt_len(p) = 1.0 * comp_len(p, g),
                       prompt_count() =
                           tensorlogic::max(tensorlogic::sum(p, tensorlogic::min(prompt_len(p), 1.0)), 1.0),
-                      agg_weight(p, g, t) = mask(p, g, t) / tensorlogic::max(prompt_len(p), 1.0) / prompt_count(),
+                      prompt_weight(p) = 1.0 / (tensorlogic::max(prompt_len(p), 1.0) * prompt_count()),
+                      agg_weight(p, g, t) = mask(p, g, t) * prompt_weight(p),
                       loss() = agg_weight(p, g, t) * token_loss(p, g, t));
   } else {
     return std::tuple(token_count() = tensorlogic::max(tensorlogic::sum(p, g, t, mask(p, g, t)), 1.0),
-                      agg_weight(p, g, t) = mask(p, g, t) / token_count(),
+                      token_weight() = 1.0 / token_count(),
+                      agg_weight(p, g, t) = mask(p, g, t) * token_weight(),
                       loss() = agg_weight(p, g, t) * token_loss(p, g, t));
   }
 }
