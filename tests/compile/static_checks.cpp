@@ -56,6 +56,51 @@ using expected = tl::plan::d_apply1<
         tl::plan::d_ref<7, tl::plan::dims<tl::plan::dim_var<3>>>>>;
 static_assert(std::is_same_v<L, expected>);
 
+// lowering copies the values: numbers, index-expression coefficients (also inside a comparison), under an explicit
+// projection that the term's implicit sum wraps
+inline constexpr tl::tensor<"V", double, 2> V;
+inline constexpr tl::tensor<"U", double, 1> U;
+constexpr auto valued = tl::program(U(i) = 2.5 * tl::max(j, V(i, j + 3) * (j < i + 2)) - 0.25 * V(i, (j + 1) / 2));
+using PV = std::remove_cvref_t<decltype(valued)>;
+constexpr auto lv = tl::plan::lower_rhs<PV>(std::get<0>(valued.equations));
+static_assert(lv.a.a.value == 2.5);
+static_assert(lv.a.b.body.b.b.offset == 2 && lv.a.b.body.b.b.coef[0] == 1 && lv.a.b.body.b.b.divisor == 1);
+static_assert(lv.a.b.body.a.subscripts.tail.head.offset == 3);
+static_assert(lv.b.body.a.value == 0.25);
+static_assert(lv.b.body.b.subscripts.tail.head.offset == 1 && lv.b.body.b.subscripts.tail.head.divisor == 2);
+
+// kernels number the slots they read locally, in order of first appearance: two layers of the same shape over
+// different tensors lower to different descriptors but instantiate one kernel
+inline constexpr tl::index<"n"> n;
+inline constexpr tl::index<"o"> o;
+inline constexpr tl::tensor<"H0", float, 2> H0;
+inline constexpr tl::tensor<"H1", float, 2> H1;
+inline constexpr tl::tensor<"H2", float, 2> H2;
+inline constexpr tl::tensor<"W1", float, 2> W1;
+inline constexpr tl::tensor<"W2", float, 2> W2;
+inline constexpr tl::tensor<"b1", float, 1> b1;
+inline constexpr tl::tensor<"b2", float, 1> b2;
+constexpr auto stack = tl::program(H1(n, o) = tl::tanh(W1(o, i) * H0(n, i) + b1(o)),
+                                   H2(n, i) = tl::tanh(W2(i, o) * H1(n, o) + b2(i)),
+                                   H0(n, i) = tl::tanh(W1(i, o) * H1(n, o) + b2(i) * b2(i)));
+using PS = std::remove_cvref_t<decltype(stack)>;
+using r1 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(std::get<0>(stack.equations))>>;
+using r2 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(std::get<1>(stack.equations))>>;
+using r3 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(std::get<2>(stack.equations))>>;
+using map1 = tl::detail::local_slots<r1>;
+using map3 = tl::detail::local_slots<r3>;
+static_assert(map1::count == 3 && map1::global(0) == PS::slot_of("W1") && map1::global(1) == PS::slot_of("H0") &&
+              map1::global(2) == PS::slot_of("b1"));
+static_assert(map1::local(PS::slot_of("b1")) == 2 && map1::local(PS::slot_of("H2")) == -1);
+static_assert(map3::count == 3 && map3::global(2) == PS::slot_of("b2"));  // b2 read twice, one slot
+// layers 1 and 2 differ only in their tensors (i and o swap roles, but positions are what the descriptors keep:
+// not the same shape); layer 1 and a copy of it over other tensors are the same kernel
+static_assert(!std::is_same_v<r1, r2>);
+using r1b = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(H2(n, o) = tl::tanh(W2(o, i) * H1(n, i) + b2(o)))>>;
+static_assert(!std::is_same_v<r1, r1b>);
+static_assert(std::is_same_v<tl::detail::local_t<r1, r1>, tl::detail::local_t<r1b, r1b>>);
+static_assert(!std::is_same_v<tl::detail::local_t<r1, r1>, tl::detail::local_t<r3, r3>>);
+
 // static extents reach the index table
 constexpr auto stat = tl::program(Y(d) = X(d));
 static_assert(std::remove_cvref_t<decltype(stat)>::indices.items[0].extent == 64);

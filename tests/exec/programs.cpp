@@ -187,3 +187,78 @@ TEST_CASE("a recursive real-valued program: a prefix sum by fixpoint", "[fixpoin
     CHECK(s[S](a) == Approx(acc));
   }
 }
+
+namespace {
+inline constexpr tl::index<"n"> n;
+inline constexpr tl::index<"o"> o;
+inline constexpr tl::tensor<"H0", double, 2> H0;
+inline constexpr tl::tensor<"H1", double, 2> H1;
+inline constexpr tl::tensor<"H2", double, 2> H2;
+inline constexpr tl::tensor<"H3", double, 2> H3;
+inline constexpr tl::tensor<"H4", double, 2> H4;
+inline constexpr tl::tensor<"W1", double, 2> W1;
+inline constexpr tl::tensor<"W2", double, 2> W2;
+inline constexpr tl::tensor<"W3", double, 2> W3;
+inline constexpr tl::tensor<"W4", double, 2> W4;
+inline constexpr tl::tensor<"b1", double, 1> b1;
+inline constexpr tl::tensor<"b2", double, 1> b2;
+inline constexpr tl::tensor<"b3", double, 1> b3;
+inline constexpr tl::tensor<"b4", double, 1> b4;
+inline constexpr tl::tensor<"L", double, 0> L;
+}  // namespace
+
+// Kernels number the slots they read locally (exec/eval.hpp local_slots), so layers 1 and 3 and layers 2 and 4 below
+// share their kernels; each must still read its own tensors, on every kernel path.
+TEST_CASE("layers of one shape over different tensors share kernels and read their own tensors", "[semantics]") {
+  constexpr auto prog = tl::program(H1(n, o) = tl::tanh(W1(o, i) * H0(n, i) + b1(o)),
+                                    H2(n, i) = tl::sigmoid(W2(i, o) * H1(n, o) + b2(i)),
+                                    H3(n, o) = tl::tanh(W3(o, i) * H2(n, i) + b3(o)),
+                                    H4(n, i) = tl::sigmoid(W4(i, o) * H3(n, o) + b4(i)),
+                                    L() = H4(n, i) * H4(n, i) * b4(i));
+  const long nn = 5, ni = 7, no = 6;
+  for (int mode = 0; mode < 3; ++mode) {
+    tl::set_vendor_gemm(mode == 0);
+    tl::set_tiled_gemm(mode == 1);
+    tl::store s(prog, tl::extents(n = nn, i = ni, o = no));
+    fill_random(s[H0], 1);
+    fill_random(s[W1], 2);
+    fill_random(s[W2], 3);
+    fill_random(s[W3], 4);
+    fill_random(s[W4], 5);
+    fill_random(s[b1], 6);
+    fill_random(s[b2], 7);
+    fill_random(s[b3], 8);
+    fill_random(s[b4], 9);
+    tl::eval(prog, s);
+    // naive layers: h_out(r, c) = f(sum_k W(c, k) h_in(r, k) + b(c))
+    auto layer = [&](const auto& h, const auto& w, const auto& b, long in, long out, bool tanh_f) {
+      std::vector<double> r(static_cast<std::size_t>(nn * out));
+      for (long a = 0; a < nn; ++a)
+        for (long c = 0; c < out; ++c) {
+          double acc = b(c);
+          for (long k = 0; k < in; ++k) acc += w(c, k) * h(a, k);
+          r[static_cast<std::size_t>(a * out + c)] = tanh_f ? std::tanh(acc) : 1 / (1 + std::exp(-acc));
+        }
+      return r;
+    };
+    auto view = [](const std::vector<double>& v, long cols) {
+      return [&v, cols](long a, long c) { return v[static_cast<std::size_t>(a * cols + c)]; };
+    };
+    const auto h1 = layer(s[H0], s[W1], s[b1], ni, no, true);
+    const auto h2 = layer(view(h1, no), s[W2], s[b2], no, ni, false);
+    const auto h3 = layer(view(h2, ni), s[W3], s[b3], ni, no, true);
+    const auto h4 = layer(view(h3, no), s[W4], s[b4], no, ni, false);
+    double loss = 0;
+    for (long a = 0; a < nn; ++a)
+      for (long c = 0; c < ni; ++c) {
+        CHECK(s[H1](a, c < no ? c : 0) == Approx(h1[static_cast<std::size_t>(a * no + (c < no ? c : 0))]));
+        CHECK(s[H2](a, c) == Approx(h2[static_cast<std::size_t>(a * ni + c)]));
+        CHECK(s[H3](a, c < no ? c : 0) == Approx(h3[static_cast<std::size_t>(a * no + (c < no ? c : 0))]));
+        CHECK(s[H4](a, c) == Approx(h4[static_cast<std::size_t>(a * ni + c)]));
+        loss += h4[static_cast<std::size_t>(a * ni + c)] * h4[static_cast<std::size_t>(a * ni + c)] * s[b4](c);
+      }
+    CHECK(s[L]() == Approx(loss));
+  }
+  tl::set_vendor_gemm(true);
+  tl::set_tiled_gemm(true);
+}

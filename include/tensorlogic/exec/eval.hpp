@@ -33,100 +33,183 @@ constexpr auto static_extents_of(std::index_sequence<K...>) {
                                    : (Prog::indices.items[K].derived ? -2L : -1L))...>{};
 }
 
-template <class Store, std::size_t Slot>
-auto slot_view_data(Store& s) {
-  using sym = typename Store::template symbol_at<Slot>;
-  exec::slot_data<typename sym::value_type, static_cast<int>(sym::rank)> d;
-  d.data = std::get<Slot>(s.views()).data();
+// One slot as a kernel sees it: the view's data and the store's shape (instantiated per view type, not per slot).
+template <class View>
+auto slot_view_data(const View& v, const std::array<long, 8>& shape) {
+  exec::slot_data<typename View::value_type, static_cast<int>(View::rank)> d;
+  d.data = v.data();
   // (rank 0: no loop at all; nvcc warns #186 on `k < 0u`)
-  if constexpr (sym::rank > 0)
-    for (std::size_t k = 0; k < sym::rank; ++k) d.extent[k] = s.shape(Slot)[k];
+  if constexpr (View::rank > 0)
+    for (std::size_t k = 0; k < View::rank; ++k) d.extent[k] = shape[k];
   return d;
 }
 
-// The slots a lowered node reads, as a sorted index sequence.
+// A kernel's slots are local: the slots its lowered node reads, numbered 0, 1, ... in order of first appearance, so
+// that two equations of the same shape over different tensors (the layers of a stack, the steps of an unrolled
+// chain) instantiate one kernel type, compiled once, and never a kernel per equation. local_slots<Node> is that
+// numbering, relabel<Map, Node> the node with its slots renumbered, make_table_for<Node> the kernel's table
+// (local slot j holds the program's slot local_slots<Node>::global(j)).
 template <class Node>
-struct slot_marks {
-  static constexpr void run(bool*) {}
+struct ref_count {
+  static constexpr int value = 0;
 };
 template <int Slot, class Dims>
-struct slot_marks<plan::d_ref<Slot, Dims>> {
-  static constexpr void run(bool* m) { m[Slot] = true; }
+struct ref_count<plan::d_ref<Slot, Dims>> {
+  static constexpr int value = 1;
 };
-template <op Op, class A>
-struct slot_marks<plan::d_apply1<Op, A>> {
-  static constexpr void run(bool* m) { slot_marks<A>::run(m); }
+template <op O, class A>
+struct ref_count<plan::d_apply1<O, A>> {
+  static constexpr int value = ref_count<A>::value;
 };
-template <op Op, class A, class B>
-struct slot_marks<plan::d_apply2<Op, A, B>> {
-  static constexpr void run(bool* m) {
-    slot_marks<A>::run(m);
-    slot_marks<B>::run(m);
+template <op O, class A, class B>
+struct ref_count<plan::d_apply2<O, A, B>> {
+  static constexpr int value = ref_count<A>::value + ref_count<B>::value;
+};
+template <op O, class A, class B, class C>
+struct ref_count<plan::d_apply3<O, A, B, C>> {
+  static constexpr int value = ref_count<A>::value + ref_count<B>::value + ref_count<C>::value;
+};
+template <reduce_op Op, class Body, int... Pos>
+struct ref_count<plan::d_project<Op, Body, Pos...>> {
+  static constexpr int value = ref_count<Body>::value;
+};
+template <norm_op Op, int Pos, class Body>
+struct ref_count<plan::d_normalize<Op, Pos, Body>> {
+  static constexpr int value = ref_count<Body>::value;
+};
+
+template <class Node>
+struct slot_walk {
+  static constexpr void run(int*, int&) {}
+};
+template <int Slot, class Dims>
+struct slot_walk<plan::d_ref<Slot, Dims>> {
+  static constexpr void run(int* l, int& n) {
+    for (int k = 0; k < n; ++k)
+      if (l[k] == Slot) return;
+    l[n++] = Slot;
   }
 };
-template <op Op, class A, class B, class C>
-struct slot_marks<plan::d_apply3<Op, A, B, C>> {
-  static constexpr void run(bool* m) {
-    slot_marks<A>::run(m);
-    slot_marks<B>::run(m);
-    slot_marks<C>::run(m);
+template <op O, class A>
+struct slot_walk<plan::d_apply1<O, A>> {
+  static constexpr void run(int* l, int& n) { slot_walk<A>::run(l, n); }
+};
+template <op O, class A, class B>
+struct slot_walk<plan::d_apply2<O, A, B>> {
+  static constexpr void run(int* l, int& n) {
+    slot_walk<A>::run(l, n);
+    slot_walk<B>::run(l, n);
+  }
+};
+template <op O, class A, class B, class C>
+struct slot_walk<plan::d_apply3<O, A, B, C>> {
+  static constexpr void run(int* l, int& n) {
+    slot_walk<A>::run(l, n);
+    slot_walk<B>::run(l, n);
+    slot_walk<C>::run(l, n);
   }
 };
 template <reduce_op Op, class Body, int... Pos>
-struct slot_marks<plan::d_project<Op, Body, Pos...>> {
-  static constexpr void run(bool* m) { slot_marks<Body>::run(m); }
+struct slot_walk<plan::d_project<Op, Body, Pos...>> {
+  static constexpr void run(int* l, int& n) { slot_walk<Body>::run(l, n); }
 };
 template <norm_op Op, int Pos, class Body>
-struct slot_marks<plan::d_normalize<Op, Pos, Body>> {
-  static constexpr void run(bool* m) { slot_marks<Body>::run(m); }
+struct slot_walk<plan::d_normalize<Op, Pos, Body>> {
+  static constexpr void run(int* l, int& n) { slot_walk<Body>::run(l, n); }
 };
-template <cmp_op Op, class A, class B>
-struct slot_marks<plan::d_compare<Op, A, B>> {
-  static constexpr void run(bool* m) {
-    slot_marks<A>::run(m);
-    slot_marks<B>::run(m);
+
+template <class Node>
+struct local_slots {
+  struct walk_t {
+    std::array<int, static_cast<std::size_t>(ref_count<Node>::value) + 1> list{};
+    int count = 0;
+  };
+  static constexpr walk_t walk = [] {
+    walk_t w;
+    slot_walk<Node>::run(w.list.data(), w.count);
+    return w;
+  }();
+  static constexpr int count = walk.count;
+  static constexpr int global(int j) { return walk.list[static_cast<std::size_t>(j)]; }
+  static constexpr int local(int slot) {
+    for (int k = 0; k < count; ++k)
+      if (walk.list[static_cast<std::size_t>(k)] == slot) return k;
+    return -1;
   }
 };
 
-template <class Node, std::size_t N>
-struct read_slots {
-  static constexpr std::array<bool, N + 1> mask = [] {
-    std::array<bool, N + 1> m{};
-    slot_marks<Node>::run(m.data());
-    return m;
-  }();
-  static constexpr std::size_t count = [] {
-    std::size_t c = 0;
-    for (std::size_t k = 0; k < N; ++k) c += mask[k] ? 1 : 0;
-    return c;
-  }();
-  static constexpr std::array<std::size_t, count + 1> list = [] {
-    std::array<std::size_t, count + 1> l{};
-    std::size_t c = 0;
-    for (std::size_t k = 0; k < N; ++k)
-      if (mask[k]) l[c++] = k;
-    return l;
-  }();
+template <class Map, class Node>
+struct relabel {  // numbers and subscripts: no slot
+  using type = Node;
+  static constexpr const Node& apply(const Node& n) { return n; }
 };
-template <class RS, std::size_t... I>
-constexpr auto read_sequence(std::index_sequence<I...>) {
-  return std::index_sequence<RS::list[I]...>{};
+template <class Map, int Slot, class Dims>
+struct relabel<Map, plan::d_ref<Slot, Dims>> {
+  static_assert(Map::local(Slot) >= 0, "tensorlogic: internal: a slot outside the kernel's table");
+  using type = plan::d_ref<Map::local(Slot), Dims>;
+  static constexpr type apply(const plan::d_ref<Slot, Dims>& n) { return {n.subscripts}; }
+};
+template <class Map, op O, class A>
+struct relabel<Map, plan::d_apply1<O, A>> {
+  using type = plan::d_apply1<O, typename relabel<Map, A>::type>;
+  static constexpr type apply(const plan::d_apply1<O, A>& n) { return {relabel<Map, A>::apply(n.a)}; }
+};
+template <class Map, op O, class A, class B>
+struct relabel<Map, plan::d_apply2<O, A, B>> {
+  using type = plan::d_apply2<O, typename relabel<Map, A>::type, typename relabel<Map, B>::type>;
+  static constexpr type apply(const plan::d_apply2<O, A, B>& n) {
+    return {relabel<Map, A>::apply(n.a), relabel<Map, B>::apply(n.b)};
+  }
+};
+template <class Map, op O, class A, class B, class C>
+struct relabel<Map, plan::d_apply3<O, A, B, C>> {
+  using type = plan::d_apply3<O, typename relabel<Map, A>::type, typename relabel<Map, B>::type,
+                              typename relabel<Map, C>::type>;
+  static constexpr type apply(const plan::d_apply3<O, A, B, C>& n) {
+    return {relabel<Map, A>::apply(n.a), relabel<Map, B>::apply(n.b), relabel<Map, C>::apply(n.c)};
+  }
+};
+template <class Map, reduce_op O, class Body, int... Pos>
+struct relabel<Map, plan::d_project<O, Body, Pos...>> {
+  using type = plan::d_project<O, typename relabel<Map, Body>::type, Pos...>;
+  static constexpr type apply(const plan::d_project<O, Body, Pos...>& n) { return {relabel<Map, Body>::apply(n.body)}; }
+};
+template <class Map, norm_op O, int Pos, class Body>
+struct relabel<Map, plan::d_normalize<O, Pos, Body>> {
+  using type = plan::d_normalize<O, Pos, typename relabel<Map, Body>::type>;
+  static constexpr type apply(const plan::d_normalize<O, Pos, Body>& n) { return {relabel<Map, Body>::apply(n.body)}; }
+};
+// (d_compare reads subscripts only: the primary template)
+
+// Node with its slots numbered as in the table of the kernel that evaluates Whole (Node a part of Whole).
+template <class Whole, class Node>
+using local_t = typename relabel<local_slots<Whole>, Node>::type;
+template <class Whole, class Node>
+constexpr local_t<Whole, Node> to_local(const Node& n) {
+  return relabel<local_slots<Whole>, Node>::apply(n);
 }
 
-template <class Store, std::size_t... S>
-auto make_table_impl(Store& s, std::index_sequence<S...>) {
-  exec::slot_table<std::integer_sequence<int, static_cast<int>(S)...>, decltype(slot_view_data<Store, S>(s))...> t{};
-  ((exec::table_get<static_cast<int>(S)>::get(t) = slot_view_data<Store, S>(s)), ...);
+template <class Node, class Views, std::size_t... J>
+auto make_table_impl(const Views& views, const std::array<long, 8>* shapes, std::index_sequence<J...>) {
+  using map = local_slots<Node>;
+  exec::slot_table<std::integer_sequence<int, static_cast<int>(J)...>,
+                   decltype(slot_view_data(std::get<static_cast<std::size_t>(map::global(J))>(views), shapes[0]))...>
+      t{};
+  ((exec::table_get<static_cast<int>(J)>::get(t) = slot_view_data(
+        std::get<static_cast<std::size_t>(map::global(J))>(views), shapes[static_cast<std::size_t>(map::global(J))])),
+   ...);
   return t;
 }
-// The table of the slots a kernel evaluating Node reads (exec/basics.hpp slot_table).
-template <class Store, class Node>
-auto make_table_for(Store& s) {
-  using rs = read_slots<Node, Store::n_slots>;
-  return make_table_impl(s, read_sequence<rs>(std::make_index_sequence<rs::count>{}));
+// The table of the kernel evaluating Node (exec/basics.hpp slot_table): local slot j is the program's slot
+// local_slots<Node>::global(j). Templated on the store's views, not on the store: its symbol does not spell the program.
+template <class Node, class Views>
+auto make_table_for(const Views& views, const std::array<long, 8>* shapes) {
+  return make_table_impl<Node>(views, shapes,
+                               std::make_index_sequence<static_cast<std::size_t>(local_slots<Node>::count)>{});
 }
 template <class Store, class Node>
-using table_for = decltype(make_table_for<Store, Node>(std::declval<Store&>()));
+using table_for = decltype(make_table_for<Node>(std::declval<const typename Store::views_tuple&>(),
+                                                 static_cast<const std::array<long, 8>*>(nullptr)));
 
 template <class T>
 using compute_type = std::conditional_t<std::is_floating_point_v<T>, T, double>;
@@ -252,8 +335,9 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   using R = compute_type<typename head::value_type>;
   using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
   using fk = flat_kernel<Prog, Eq, Sub>;
-  using ctx_t = exec::kernel_context<table_for<Store, typename fk::rhs_t>, static_t, nidx>;
-  typename fk::rhs_t rhs = sub(plan::lower_rhs<Prog>(eq));
+  using global_t = typename fk::rhs_t;  // slots numbered as in the program; the kernel's are local
+  using ctx_t = exec::kernel_context<table_for<Store, global_t>, static_t, nidx>;
+  local_t<global_t, global_t> rhs = to_local<global_t>(sub(plan::lower_rhs<Prog>(eq)));
   auto lhs = plan::lower_lhs<Prog>(eq);
   using rhs_t = decltype(rhs);
   using out_t = typename head::value_type;
@@ -264,7 +348,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
 
   kernel_t k{};
-  k.ctx.table = make_table_for<Store, typename fk::rhs_t>(s);
+  k.ctx.table = make_table_for<global_t>(s.views(), s.shapes());
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
   k.rhs = rhs;
   k.out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
@@ -966,7 +1050,8 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
   constexpr int nred = exec::plain_positions<red_dims>::size;
   using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
   using ctx_t = exec::kernel_context<table_for<Store, both_t>, static_t, nidx>;
-  using kernel_t = exec::reduce_map_kernel<R1, R2, ctx_t, body_t, map_t, red_dims, rop, out_m>;
+  using kernel_t = exec::reduce_map_kernel<R1, R2, ctx_t, local_t<both_t, body_t>, local_t<both_t, map_t>, red_dims,
+                                           rop, out_m>;
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
   s.template ensure_allocated<slot_r>();
   s.template ensure_allocated<slot_m>();
@@ -986,10 +1071,10 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
   const auto& eqr = std::get<R>(prog.equations);
   const auto& eqm = std::get<M>(prog.equations);
   kernel_t k{};
-  k.ctx.table = make_table_for<Store, both_t>(s);
+  k.ctx.table = make_table_for<both_t>(s.views(), s.shapes());
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
-  k.body = sub(plan::lower_rhs<Prog>(eqr)).body;
-  k.rhs = sub(plan::lower_rhs<Prog>(eqm));
+  k.body = to_local<both_t>(sub(plan::lower_rhs<Prog>(eqr)).body);
+  k.rhs = to_local<both_t>(sub(plan::lower_rhs<Prog>(eqm)));
   k.out = std::get<slot_m>(s.views()).data();
   const long row = exec::broadcast_split(ext, nred, kernel_t::split, k.per_row);
   R1 value = exec::lane_reducer<rop, R1>::init();
@@ -1220,7 +1305,7 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
   using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
   using ctx_t = exec::kernel_context<table_for<Store, Rest>, static_t, nidx>;
   using tiles = exec::gemm_tiles<T, host>;
-  using epi = exec::gemm_epilogue_spec<Rest, HasF, F>;
+  using epi = exec::gemm_epilogue_spec<local_t<Rest, Rest>, HasF, F>;
   using kernel_t = exec::tiled_gemm_kernel<T, R, ctx_t, nidx, epi, tiles>;
   const auto& vf = std::get<Prog::slot_of(first::symbol::name.view())>(s.views());
   const auto& vs = std::get<Prog::slot_of(second::symbol::name.view())>(s.views());
@@ -1250,9 +1335,9 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
     g.c_ext[d] = lay.ext[0][d];
     g.c_pos[d] = pos[static_cast<std::size_t>(d)];
   }
-  k.ctx.table = make_table_for<Store, Rest>(s);
+  k.ctx.table = make_table_for<Rest>(s.views(), s.shapes());
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
-  k.rest = rest;
+  k.rest = to_local<Rest>(rest);
   k.a = vf.data();
   k.b = vs.data();
   k.c = out;
@@ -1465,17 +1550,29 @@ struct runner {
   static constexpr std::array<bool, sizeof...(E)> constant_dims(std::index_sequence<E...>) {
     return {has_constant_lhs_dim<E, Prog>()...};
   }
+  // Only the left-hand sides' slots get operations (the others are never written: no code for them).
+  struct slot_fns {
+    zero_fn zero = nullptr;
+    copy_fn to_scratch = nullptr, from_scratch = nullptr;
+    changes_fn changes = nullptr;
+  };
+  static constexpr bool is_head(std::size_t slot) {
+    for (int g = 0; g < Prog::structure.n_groups; ++g)
+      if (Prog::structure.group_head[g] == static_cast<int>(slot)) return true;
+    return false;
+  }
+  template <std::size_t S>
+  static constexpr slot_fns fns_of() {
+    if constexpr (is_head(S)) {
+      using o = slot_ops<Store, Space, S>;
+      return {&o::zero, &o::to_scratch, &o::from_scratch, &o::changes};
+    } else {
+      return {};
+    }
+  }
   template <std::size_t... S>
-  static constexpr auto ops(std::index_sequence<S...>) {
-    struct table {
-      std::array<zero_fn, sizeof...(S)> zero;
-      std::array<copy_fn, sizeof...(S)> to_scratch, from_scratch;
-      std::array<changes_fn, sizeof...(S)> changes;
-    };
-    return table{{&slot_ops<Store, Space, S>::zero...},
-                 {&slot_ops<Store, Space, S>::to_scratch...},
-                 {&slot_ops<Store, Space, S>::from_scratch...},
-                 {&slot_ops<Store, Space, S>::changes...}};
+  static constexpr std::array<slot_fns, sizeof...(S)> ops(std::index_sequence<S...>) {
+    return {fns_of<S>()...};
   }
 
   // Runs one same-LHS group; returns the number of changed cells when `detect` (fixpoint), else 0.
@@ -1488,7 +1585,7 @@ struct runner {
     const bool relation = Prog::structure_is_relation(slot);
     const bool scratch = detect || st.self_read[g];
     bool first = true;
-    if (scratch && relation) op.to_scratch[slot](s);
+    if (scratch && relation) op[static_cast<std::size_t>(slot)].to_scratch(s);
     for (int e = 0; e < st.n_equations; ++e) {
       if (st.group_of[e] != g) continue;
       exec::write_mode mode = exec::write_mode::accumulate;
@@ -1496,7 +1593,7 @@ struct runner {
         mode = exec::write_mode::logical_or;
       } else if (first) {
         if (constant[e])
-          op.zero[slot](s, scratch);
+          op[static_cast<std::size_t>(slot)].zero(s, scratch);
         else
           mode = exec::write_mode::assign;
       }
@@ -1504,8 +1601,8 @@ struct runner {
       launch[e](prog, s, space, scratch, mode);
     }
     if (!scratch) return 0;
-    const long changed = detect ? op.changes[slot](s, space) : 0;
-    op.from_scratch[slot](s);
+    const long changed = detect ? op[static_cast<std::size_t>(slot)].changes(s, space) : 0;
+    op[static_cast<std::size_t>(slot)].from_scratch(s);
     return changed;
   }
 

@@ -100,6 +100,106 @@ void for_each_ref(const Node& n, F&& f) {
     for_each_ref(n.body, f);
   }
 }
+
+// What a store's shape derivation needs of its program, without the program's type: the per-reference code below is
+// instantiated per reference type only, and its symbols do not spell the whole program (a store's per-reference
+// lambdas used to, and the mangled names of a long program's, tens of kilobytes each, made compile time grow with
+// the square of the number of equations).
+struct shape_pass {
+  int (*slot_of)(std::string_view);
+  int (*index_position)(std::string_view);
+  const long* extent;
+  std::array<long, 8>* shape;
+  std::array<std::string, 8>* dim_name;
+  std::array<bool, 8>* plain;
+  bool skip_unknown;  // skip references that use an index whose extent is not known yet (a dimension index)
+};
+
+template <class D>
+void note_unknown(const D&, const shape_pass& p, bool& unknown) {
+  if constexpr (index_type<D>) {
+    if (p.extent[p.index_position(D::name.view())] < 0) unknown = true;
+  } else {
+    [&]<bool Dv, class... V>(index_affine<Dv, V...>*) {
+      ((unknown = unknown || p.extent[p.index_position(V::name.view())] < 0), ...);
+    }(static_cast<D*>(nullptr));
+  }
+}
+
+template <class R, class D>
+void derive_dim_shape(const D& x, const shape_pass& p, int slot, std::size_t& dim) {
+  auto& cur = p.shape[slot][dim];
+  auto& plain = p.plain[slot][dim];
+  auto& name = p.dim_name[slot][dim];
+  if constexpr (index_type<D>) {
+    const long n = p.extent[p.index_position(D::name.view())];
+    if (plain && cur != n)
+      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " + std::to_string(dim) + ": index " +
+                  name + " has extent " + std::to_string(cur) + " but index " + std::string(D::name.view()) +
+                  " has extent " + std::to_string(n));
+    plain = true;
+    cur = n;
+    name = std::string(D::name.view());
+  } else {
+    if (x.divisor < 1)
+      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " + std::to_string(dim) +
+                  ": an index expression divides by " + std::to_string(x.divisor) + "; divisors must be positive");
+    if (!plain) {
+      long hi = x.offset;
+      [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
+        std::size_t k = 0;
+        ((hi += a.coef[k] > 0 ? a.coef[k] * (p.extent[p.index_position(V::name.view())] - 1) : 0, ++k), ...);
+        if constexpr (sizeof...(V) > 0)
+          if (name.empty()) ((name = std::string(V::name.view())), ...);
+      }(x);
+      const long n = (hi < 0 ? -1 : hi / x.divisor) + 1;
+      cur = n > cur ? n : cur;
+    }
+  }
+  ++dim;
+}
+
+// A dimension subscripted by a plain index has that index's extent (all such must agree); otherwise it is the
+// largest subscript value any index expression reaches, plus one.
+struct shape_visitor {
+  const shape_pass* p;
+  template <class R>
+  void operator()(const R& r) const {
+    if constexpr (reads_dimension_index<R>::value) {
+      if (p->skip_unknown) {
+        bool unknown = false;
+        std::apply([&](const auto&... d) { (note_unknown(d, *p, unknown), ...); }, r.dims);
+        if (unknown) return;
+      }
+    }
+    const int slot = p->slot_of(R::symbol::name.view());
+    std::size_t dim = 0;
+    std::apply([&](const auto&... d) { (derive_dim_shape<R>(d, *p, slot, dim), ...); }, r.dims);
+  }
+};
+
+// A rank-0 view's value on the host, as a double (0 for views of other ranks).
+template <class V>
+double host_scalar_of(const V& v) {
+  if constexpr (V::rank == 0) {
+    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, v);
+    return static_cast<double>(host());
+  } else {
+    return 0;
+  }
+}
+
+// A view of type V labelled "what name", of the given shape (its first V::rank extents), zero-filled or not.
+// Instantiated per view type, not per slot.
+template <class V>
+V make_view_as(const char* what, std::string_view name, const std::array<long, 8>& s, bool initialize) {
+  const std::string label = std::string(what) + " " + std::string(name);
+  constexpr std::size_t rank = V::rank;
+  static_assert(rank <= 8, "tensorlogic: tensors have rank 8 at most");
+  const auto n = [&](std::size_t d) { return d < rank ? static_cast<std::size_t>(s[d]) : KOKKOS_IMPL_CTOR_DEFAULT_ARG; };
+  if (initialize) return V(label, n(0), n(1), n(2), n(3), n(4), n(5), n(6), n(7));
+  return V(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), n(0), n(1), n(2), n(3), n(4), n(5), n(6), n(7));
+}
 }  // namespace detail
 
 namespace detail {
@@ -170,7 +270,7 @@ class store {
   using views_tuple = typename views_of<typename Prog::symbols>::type;
 
   explicit store(const Prog& prog, const extents_list& ext = {}) : store(prog, ext, detail::unallocated) {
-    allocate(std::make_index_sequence<n_slots>{});
+    allocate();
   }
 
   store(const Prog& prog, const extents_list& ext, detail::unallocated_t) {
@@ -245,7 +345,7 @@ class store {
   void ensure_allocated() {
     if constexpr (on_demand(Slot)) {
       auto& v = std::get<Slot>(views_);
-      if (v.data() == nullptr) v = make_view<Slot>("tensorlogic");
+      if (v.data() == nullptr) v = make_view(v, Slot, "tensorlogic");
     }
   }
   // Whether a slot's view holds memory now (an on-demand slot before its first use does not).
@@ -267,6 +367,15 @@ class store {
     return extent_[static_cast<std::size_t>(Prog::index_position(I::name.view()))];
   }
   const std::array<long, 8>& shape(std::size_t slot) const { return shape_[slot]; }
+  const std::array<long, 8>* shapes() const { return shape_.data(); }
+  // The value of a rank-0 tensor or scalar, named, copied to the host (0 for any other name).
+  double host_scalar(std::string_view name) const {
+    const int slot = Prog::slot_of(name);
+    double r = 0;
+    int k = 0;
+    std::apply([&](const auto&... v) { ((r = k++ == slot ? detail::host_scalar_of(v) : r), ...); }, views_);
+    return r;
+  }
   const std::string& dim_index_name(std::size_t slot, std::size_t dim) const { return dim_name_[slot][dim]; }
   bool is_bound(std::size_t slot) const { return bound_[slot]; }
   void mark_bound(std::size_t slot) { bound_[slot] = true; }
@@ -284,7 +393,8 @@ class store {
   // Allocates a slot's view without initializing it (a temporary every element of which is written before it is read).
   template <std::size_t Slot>
   void allocate_uninitialized() {
-    std::get<Slot>(views_) = make_view<Slot>("tensorlogic::temporary", false);
+    auto& v = std::get<Slot>(views_);
+    v = make_view(v, Slot, "tensorlogic::temporary", false);
   }
   // Computes a slot deferred to its first read now (see operator[]).
   void materialize_slot(std::size_t slot) const { materialize(static_cast<int>(slot)); }
@@ -298,7 +408,7 @@ class store {
   template <std::size_t Slot>
   auto& scratch() {
     auto& s = std::get<Slot>(scratch_);
-    if (s.data() == nullptr) s = make_view<Slot>("tensorlogic::scratch");
+    if (s.data() == nullptr) s = make_view(s, Slot, "tensorlogic::scratch");
     return s;
   }
 
@@ -315,39 +425,19 @@ class store {
 
 
  private:
-  template <std::size_t Slot>
-  auto make_view(const char* what, bool initialize = true) const {
-    using sym = symbol_at<Slot>;
-    const std::string label = std::string(what) + " " + std::string(sym::name.view());
-    const auto& s = shape_[Slot];
-    if (initialize) return make_view_with<Slot>(label, s);
-    return make_view_with<Slot>(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), s);
-  }
-  template <std::size_t Slot, class Label>
-  static auto make_view_with(const Label& label, const std::array<long, 8>& s) {
-    using sym = symbol_at<Slot>;
-    using V = view_type<sym>;
-    if constexpr (sym::rank == 0) return V(label);
-    else if constexpr (sym::rank == 1) return V(label, s[0]);
-    else if constexpr (sym::rank == 2) return V(label, s[0], s[1]);
-    else if constexpr (sym::rank == 3) return V(label, s[0], s[1], s[2]);
-    else if constexpr (sym::rank == 4) return V(label, s[0], s[1], s[2], s[3]);
-    else if constexpr (sym::rank == 5) return V(label, s[0], s[1], s[2], s[3], s[4]);
-    else if constexpr (sym::rank == 6) return V(label, s[0], s[1], s[2], s[3], s[4], s[5]);
-    else if constexpr (sym::rank == 7) return V(label, s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
-    else {
-      static_assert(sym::rank == 8, "tensorlogic: tensors have rank 8 at most");
-      return V(label, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
-    }
+  // A view for slot `slot` shaped as the store derived (V: that slot's view type).
+  template <class V>
+  V make_view(const V&, std::size_t slot, const char* what, bool initialize = true) const {
+    return detail::make_view_as<V>(what, Prog::slot_name(slot), shape_[slot], initialize);
   }
 
-  template <std::size_t... S>
-  void allocate(std::index_sequence<S...>) {
-    (
-        [&] {
-          if constexpr (!on_demand(S)) std::get<S>(views_) = make_view<S>("tensorlogic");
-        }(),
-        ...);
+  void allocate() {
+    std::size_t k = 0;
+    std::apply(
+        [&](auto&... v) {
+          ((v = on_demand(k) ? v : make_view(v, k, "tensorlogic"), ++k), ...);
+        },
+        views_);
   }
 
   // Dimension indices are named "T#k": a program without such a name has none (a cheap test that spares the walk).
@@ -356,8 +446,6 @@ class store {
       if (Prog::indices.items[k].name.find('#') != std::string_view::npos) return true;
     return false;
   }();
-  template <class R>
-  static constexpr bool reads_dimension_index = detail::reads_dimension_index<R>::value;
 
   // Which index positions are tl::dimension_index, and the (slot, dimension) each runs along.
   template <class Source>
@@ -382,93 +470,16 @@ class store {
     std::apply([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); }, prog.equations);
   }
 
-  // Whether a reference's subscripts use an index whose extent is not known yet (a dimension index, first pass).
-  template <class R>
-  bool uses_unknown_extent(const R& r) const {
-    bool unknown = false;
-    auto known = [&](std::string_view name) {
-      if (extent_[static_cast<std::size_t>(Prog::index_position(name))] < 0) unknown = true;
-    };
-    std::apply(
-        [&](const auto&... d) {
-          (
-              [&](const auto& x) {
-                using D = std::remove_cvref_t<decltype(x)>;
-                if constexpr (index_type<D>)
-                  known(D::name.view());
-                else
-                  [&]<bool Dv, class... V>(index_affine<Dv, V...>*) { (known(V::name.view()), ...); }(
-                      static_cast<D*>(nullptr));
-              }(d),
-              ...);
-        },
-        r.dims);
-    return unknown;
-  }
-
-  // A dimension subscripted by a plain index has that index's extent (all such must agree); otherwise it is the
-  // largest subscript value any index expression reaches, plus one.
+  // Each tensor's shape from how the program subscripts it (detail::shape_visitor); references that use a dimension
+  // index wait for the second pass, when its extent is known.
   void derive_shapes(const Prog& prog) {
-    std::array<std::array<bool, 8>, n_slots> plain{};
+    std::array<std::array<bool, 8>, (n_slots > 0 ? n_slots : 1)> plain{};
     for (auto& s : shape_) s.fill(0);
-    auto visit = [&](const auto& r) {
-      using R = std::remove_cvref_t<decltype(r)>;
-      constexpr int slot = Prog::slot_of(R::symbol::name.view());
-      if constexpr (may_have_dimension_indices && reads_dimension_index<R>)
-        if (uses_unknown_extent(r)) return;
-      std::size_t dim = 0;
-      std::apply(
-          [&](const auto&... d) {
-            (
-                [&](const auto& x) {
-                  using D = std::remove_cvref_t<decltype(x)>;
-                  auto& cur = shape_[slot][dim];
-                  if constexpr (index_type<D>) {
-                    const long n = extent_[static_cast<std::size_t>(Prog::index_position(D::name.view()))];
-                    if (plain[slot][dim] && cur != n)
-                      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " +
-                                  std::to_string(dim) + ": index " + dim_name_[slot][dim] + " has extent " +
-                                  std::to_string(cur) + " but index " + std::string(D::name.view()) + " has extent " +
-                                  std::to_string(n));
-                    plain[slot][dim] = true;
-                    cur = n;
-                    dim_name_[slot][dim] = std::string(D::name.view());
-                  } else {
-                    if (x.divisor < 1)
-                      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " + std::to_string(dim) +
-                                  ": an index expression divides by " + std::to_string(x.divisor) +
-                                  "; divisors must be positive");
-                  }
-                  if constexpr (!index_type<D>) {
-                    if (plain[slot][dim]) {
-                      ++dim;
-                      return;
-                    }
-                    long hi = x.offset;
-                    [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
-                      std::size_t k = 0;
-                      ((hi += a.coef[k] > 0 ? a.coef[k] *
-                                                  (extent_[static_cast<std::size_t>(Prog::index_position(V::name.view()))] - 1)
-                                            : 0,
-                        ++k),
-                       ...);
-                      if constexpr (sizeof...(V) > 0)
-                        if (dim_name_[slot][dim].empty()) ((dim_name_[slot][dim] = std::string(V::name.view())), ...);
-                    }(x);
-                    const long n = (hi < 0 ? -1 : hi / x.divisor) + 1;
-                    cur = n > cur ? n : cur;
-                  }
-                  ++dim;
-                }(d),
-                ...);
-          },
-          r.dims);
-    };
-    std::apply(
-        [&](const auto&... eq) {
-          ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...);
-        },
-        prog.equations);
+    const detail::shape_pass pass{&Prog::slot_of, &Prog::index_position, extent_.data(), shape_.data(),
+                                  dim_name_.data(), plain.data(), may_have_dimension_indices};
+    const detail::shape_visitor visit{&pass};
+    std::apply([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); },
+               prog.equations);
     // A dimension reached only by index expressions holds at least one cell; a plain index may have extent 0.
     for (std::size_t s = 0; s < n_slots; ++s)
       for (std::size_t d = 0; d < 8; ++d)

@@ -281,23 +281,32 @@ constexpr gemm_plan plan_vendor_gemm() {
   return {};
 }
 
-// The product of a GEMM term's scaling factors, read from the expression and the store (on the host).
-template <class T, class Store, class Node>
-T gemm_alpha(Store& s, const Node& node) {
-  using Prog = typename Store::program_type;
+// The product of a GEMM term's scaling factors, read from the expression and the store (on the host). The walk is
+// templated on the expression only, and reads scalars through the store by name: its symbols do not spell the program.
+struct scalar_source {
+  const void* store;
+  double (*read)(const void*, std::string_view);
+};
+template <class T, class Node>
+T gemm_alpha_of(const scalar_source& src, const Node& node) {
   if constexpr (is_apply<Node>) {
-    return std::apply([&](const auto&... a) { return (T(1) * ... * gemm_alpha<T>(s, a)); }, node.args);
+    return std::apply([&](const auto&... a) { return (T(1) * ... * gemm_alpha_of<T>(src, a)); }, node.args);
   } else if constexpr (is_reduction<Node>) {
-    return gemm_alpha<T>(s, node.body);
+    return gemm_alpha_of<T>(src, node.body);
   } else if constexpr (std::is_same_v<Node, constant>) {
     return static_cast<T>(node.value);
   } else if constexpr (gemm_scale_leaf<Node>) {
-    constexpr int slot = Prog::slot_of(Node::symbol::name.view());
-    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, std::get<slot>(s.views()));
-    return static_cast<T>(host());
+    return static_cast<T>(src.read(src.store, Node::symbol::name.view()));
   } else {
     return T(1);
   }
+}
+template <class T, class Store, class Node>
+T gemm_alpha(Store& s, const Node& node) {
+  const scalar_source src{&s, [](const void* p, std::string_view name) {
+                            return static_cast<const Store*>(p)->host_scalar(name);
+                          }};
+  return gemm_alpha_of<T>(src, node);
 }
 
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)

@@ -178,17 +178,143 @@ constexpr auto lower_chain(const Node& n) {
     return lower_term<Prog, Node, Lhs>(n);
   }
 }
+
+// The values a lowered node holds (numbers, index-expression coefficients), copied from the front-end node it lowers.
+// The functions above give the lowered type (in unevaluated contexts only); these fill a value of it and mirror them
+// step by step, without the program's type: instantiated per front-end node, their symbols do not spell the whole
+// program (lowering at run time through the functions above instantiated a dozen functions per equation whose
+// mangled names each held the program's type, and the compile time of a long program grew with its square).
+template <class L, class X>
+constexpr void fill_dim(L& out, const X& x) {
+  if constexpr (!index_type<X>) {
+    [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
+      if constexpr (sizeof...(V) > 0)
+        for (std::size_t k = 0; k < sizeof...(V); ++k) out.coef[k] = a.coef[k];
+      out.offset = a.offset;
+      out.divisor = a.divisor;
+    }(x);
+  }
+}
+inline constexpr void fill_dims(dims<>&) {}
+template <class D, class... R, class X, class... Y>
+constexpr void fill_dims(dims<D, R...>& out, const X& x, const Y&... y) {
+  fill_dim(out.head, x);
+  fill_dims(out.tail, y...);
+}
+
+template <class Lhs, class L, class Node>
+constexpr void fill_sum(L& out, const Node& n);
+template <class Lhs, class L, class Node>
+constexpr void fill_chain(L& out, const Node& n);
+template <bool Chain, class Lhs, class L, op O, class... A>
+constexpr void fill_apply(L& out, const apply<O, A...>& n);
+
+template <class L, class Node>
+constexpr void fill_elementwise(L& out, const Node& n) {
+  using tensorlogic::detail::is_apply;
+  using tensorlogic::detail::is_comparison;
+  using tensorlogic::detail::is_reduction;
+  using tensorlogic::detail::is_ref;
+  if constexpr (std::is_same_v<Node, constant>) {
+    out.value = n.value;
+  } else if constexpr (is_ref<Node>) {
+    std::apply([&](const auto&... d) { fill_dims(out.subscripts, d...); }, n.dims);
+  } else if constexpr (requires { Node::kind; }) {
+    // a scalar symbol: nothing to copy
+  } else if constexpr (is_comparison<Node>) {
+    fill_dim(out.a, n.a);
+    fill_dim(out.b, n.b);
+  } else if constexpr (is_reduction<Node> || tensorlogic::detail::is_normalization<Node>) {
+    fill_elementwise(out.body, n.body);
+  } else {
+    fill_apply<false, void>(out, n);
+  }
+}
+
+// Whether lower_term wrapped the term in a projection (it has indices the left-hand side lacks).
+template <class Node, class Lhs>
+constexpr bool term_projects() {
+  name_set f;
+  Node::free_indices(f);
+  name_set lhs = tensorlogic::detail::lhs_indices<Lhs>();
+  for (int k = 0; k < lhs.size; ++k) f.remove(lhs.items[k].name);
+  return f.size > 0;
+}
+template <class Lhs, class L, class Node>
+constexpr void fill_term(L& out, const Node& n) {
+  if constexpr (term_projects<Node, Lhs>())
+    fill_elementwise(out.body, n);
+  else
+    fill_elementwise(out, n);
+}
+
+template <bool Chain, class Lhs, class L, op O, class... A>
+constexpr void fill_apply(L& out, const apply<O, A...>& n) {
+  auto sub = [](auto& o, const auto& x) {
+    if constexpr (Chain)
+      fill_chain<Lhs>(o, x);
+    else
+      fill_elementwise(o, x);
+  };
+  sub(out.a, std::get<0>(n.args));
+  if constexpr (sizeof...(A) > 1) sub(out.b, std::get<1>(n.args));
+  if constexpr (sizeof...(A) > 2) sub(out.c, std::get<2>(n.args));
+}
+
+template <class Lhs, class L, class Node>
+constexpr void fill_sum(L& out, const Node& n) {
+  using tensorlogic::detail::is_apply;
+  if constexpr (is_apply<Node>) {
+    if constexpr (Node::operation == op::add || Node::operation == op::sub || Node::operation == op::neg) {
+      fill_sum<Lhs>(out.a, std::get<0>(n.args));
+      if constexpr (std::tuple_size_v<decltype(n.args)> > 1) fill_sum<Lhs>(out.b, std::get<1>(n.args));
+    } else {
+      fill_term<Lhs>(out, n);
+    }
+  } else {
+    fill_term<Lhs>(out, n);
+  }
+}
+
+template <class Lhs, class L, class Node>
+constexpr void fill_chain(L& out, const Node& n) {
+  using tensorlogic::detail::is_apply;
+  using tensorlogic::detail::is_chain_function;
+  using tensorlogic::detail::is_normalization;
+  if constexpr (is_normalization<Node>) {
+    fill_chain<Lhs>(out.body, n.body);
+  } else if constexpr (is_apply<Node>) {
+    if constexpr (Node::operation == op::add || Node::operation == op::sub) {
+      fill_sum<Lhs>(out, n);
+    } else if constexpr (Node::operation == op::neg || is_chain_function<Node::operation>) {
+      fill_apply<true, Lhs>(out, n);
+    } else {
+      fill_term<Lhs>(out, n);
+    }
+  } else {
+    fill_term<Lhs>(out, n);
+  }
+}
 }  // namespace detail
 
-// The lowered right-hand side of an equation of program Prog.
+// The lowered right-hand side of an equation of program Prog (its type from the lowering functions, unevaluated; its
+// values copied by the fill functions).
 template <class Prog, class Eq>
-constexpr auto lower_rhs(const Eq& eq) {
-  return detail::lower_chain<Prog, typename Eq::lhs_type>(eq.rhs);
+using lowered_rhs_t = decltype(detail::lower_chain<Prog, typename Eq::lhs_type>(std::declval<const typename Eq::rhs_type&>()));
+template <class Prog, class Eq>
+constexpr lowered_rhs_t<Prog, Eq> lower_rhs(const Eq& eq) {
+  lowered_rhs_t<Prog, Eq> out{};
+  detail::fill_chain<typename Eq::lhs_type>(out, eq.rhs);
+  return out;
 }
 // The lowered left-hand side (a d_ref).
 template <class Prog, class Eq>
-constexpr auto lower_lhs(const Eq& eq) {
-  return detail::lower_ref<Prog>(eq.lhs);
+using lowered_lhs_t = decltype(detail::lower_ref<Prog>(std::declval<const typename Eq::lhs_type&>()));
+template <class Prog, class Eq>
+constexpr lowered_lhs_t<Prog, Eq> lower_lhs(const Eq& eq) {
+  lowered_lhs_t<Prog, Eq> out{};
+  detail::fill_elementwise(out, eq.lhs);
+  return out;
 }
 
 }  // namespace tensorlogic::plan
