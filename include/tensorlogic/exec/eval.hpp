@@ -1513,34 +1513,19 @@ const char* const* current_execution_paths() {
   }
 }
 
-// Per-slot buffer operations, selected at run time from a table of function pointers.
-template <class Store, class Space, std::size_t Slot>
-struct slot_ops {
-  static void zero(Store& s, bool scratch) {
-    if (scratch)
-      Kokkos::deep_copy(s.template scratch<Slot>(), 0);
-    else
-      Kokkos::deep_copy(std::get<Slot>(s.views()), 0);
-  }
-  static void to_scratch(Store& s) { Kokkos::deep_copy(s.template scratch<Slot>(), std::get<Slot>(s.views())); }
-  static void from_scratch(Store& s) { Kokkos::deep_copy(std::get<Slot>(s.views()), s.template scratch<Slot>()); }
-  static long changes(Store& s, const Space& space) {
-    using T = typename Store::template symbol_at<Slot>::value_type;
-    long n = 0;
-    const auto& v = std::get<Slot>(s.views());
-    Kokkos::parallel_reduce("tensorlogic::fixpoint changes",
-                            Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, static_cast<long>(v.size())),
-                            exec::count_changes<T>{v.data(), s.template scratch<Slot>().data()}, n);
-    return n;
-  }
-};
+// The number of cells of a view that differ from its scratch copy (fixpoint change detection).
+template <class View, class Space>
+long count_changed(const View& v, const View& scratch, const Space& space) {
+  long n = 0;
+  Kokkos::parallel_reduce("tensorlogic::fixpoint changes",
+                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, static_cast<long>(v.size())),
+                          exec::count_changes<typename View::value_type>{v.data(), scratch.data()}, n);
+  return n;
+}
 
 template <class Prog, class Store, class Space>
 struct runner {
   using launch_fn = void (*)(const Prog&, Store&, const Space&, bool, exec::write_mode);
-  using zero_fn = void (*)(Store&, bool);
-  using copy_fn = void (*)(Store&);
-  using changes_fn = long (*)(Store&, const Space&);
 
   template <std::size_t... E>
   static constexpr std::array<launch_fn, sizeof...(E)> launchers(std::index_sequence<E...>) {
@@ -1550,42 +1535,17 @@ struct runner {
   static constexpr std::array<bool, sizeof...(E)> constant_dims(std::index_sequence<E...>) {
     return {has_constant_lhs_dim<E, Prog>()...};
   }
-  // Only the left-hand sides' slots get operations (the others are never written: no code for them).
-  struct slot_fns {
-    zero_fn zero = nullptr;
-    copy_fn to_scratch = nullptr, from_scratch = nullptr;
-    changes_fn changes = nullptr;
-  };
-  static constexpr bool is_head(std::size_t slot) {
-    for (int g = 0; g < Prog::structure.n_groups; ++g)
-      if (Prog::structure.group_head[g] == static_cast<int>(slot)) return true;
-    return false;
-  }
-  template <std::size_t S>
-  static constexpr slot_fns fns_of() {
-    if constexpr (is_head(S)) {
-      using o = slot_ops<Store, Space, S>;
-      return {&o::zero, &o::to_scratch, &o::from_scratch, &o::changes};
-    } else {
-      return {};
-    }
-  }
-  template <std::size_t... S>
-  static constexpr std::array<slot_fns, sizeof...(S)> ops(std::index_sequence<S...>) {
-    return {fns_of<S>()...};
-  }
-
   // Runs one same-LHS group; returns the number of changed cells when `detect` (fixpoint), else 0.
   static long run_group(const Prog& prog, Store& s, const Space& space, int g, bool detect) {
     constexpr auto& st = Prog::structure;
     static constexpr auto launch = launchers(std::make_index_sequence<Prog::size>{});
     static constexpr auto constant = constant_dims(std::make_index_sequence<Prog::size>{});
-    static constexpr auto op = ops(std::make_index_sequence<Prog::n_slots>{});
     const int slot = st.group_head[g];
     const bool relation = Prog::structure_is_relation(slot);
     const bool scratch = detect || st.self_read[g];
     bool first = true;
-    if (scratch && relation) op[static_cast<std::size_t>(slot)].to_scratch(s);
+    const auto at = static_cast<std::size_t>(slot);
+    if (scratch && relation) s.visit_slot(at, true, [](auto& v, auto& sc) { Kokkos::deep_copy(sc, v); });
     for (int e = 0; e < st.n_equations; ++e) {
       if (st.group_of[e] != g) continue;
       exec::write_mode mode = exec::write_mode::accumulate;
@@ -1593,7 +1553,7 @@ struct runner {
         mode = exec::write_mode::logical_or;
       } else if (first) {
         if (constant[e])
-          op[static_cast<std::size_t>(slot)].zero(s, scratch);
+          s.visit_slot(at, scratch, [&](auto& v, auto& sc) { Kokkos::deep_copy(scratch ? sc : v, 0); });
         else
           mode = exec::write_mode::assign;
       }
@@ -1601,8 +1561,9 @@ struct runner {
       launch[e](prog, s, space, scratch, mode);
     }
     if (!scratch) return 0;
-    const long changed = detect ? op[static_cast<std::size_t>(slot)].changes(s, space) : 0;
-    op[static_cast<std::size_t>(slot)].from_scratch(s);
+    long changed = 0;
+    if (detect) s.visit_slot(at, true, [&](auto& v, auto& sc) { changed = count_changed(v, sc, space); });
+    s.visit_slot(at, true, [](auto& v, auto& sc) { Kokkos::deep_copy(v, sc); });
     return changed;
   }
 

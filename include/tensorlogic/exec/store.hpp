@@ -191,14 +191,28 @@ double host_scalar_of(const V& v) {
 
 // A view of type V labelled "what name", of the given shape (its first V::rank extents), zero-filled or not.
 // Instantiated per view type, not per slot.
+template <class V, class Label>
+V view_with(const Label& label, const std::array<long, 8>& s) {
+  constexpr std::size_t r = V::rank;
+  [[maybe_unused]] const auto n = [&](std::size_t d) { return static_cast<std::size_t>(s[d]); };
+  if constexpr (r == 0) return V(label);
+  else if constexpr (r == 1) return V(label, n(0));
+  else if constexpr (r == 2) return V(label, n(0), n(1));
+  else if constexpr (r == 3) return V(label, n(0), n(1), n(2));
+  else if constexpr (r == 4) return V(label, n(0), n(1), n(2), n(3));
+  else if constexpr (r == 5) return V(label, n(0), n(1), n(2), n(3), n(4));
+  else if constexpr (r == 6) return V(label, n(0), n(1), n(2), n(3), n(4), n(5));
+  else if constexpr (r == 7) return V(label, n(0), n(1), n(2), n(3), n(4), n(5), n(6));
+  else {
+    static_assert(r == 8, "tensorlogic: tensors have rank 8 at most");
+    return V(label, n(0), n(1), n(2), n(3), n(4), n(5), n(6), n(7));
+  }
+}
 template <class V>
 V make_view_as(const char* what, std::string_view name, const std::array<long, 8>& s, bool initialize) {
   const std::string label = std::string(what) + " " + std::string(name);
-  constexpr std::size_t rank = V::rank;
-  static_assert(rank <= 8, "tensorlogic: tensors have rank 8 at most");
-  const auto n = [&](std::size_t d) { return d < rank ? static_cast<std::size_t>(s[d]) : KOKKOS_IMPL_CTOR_DEFAULT_ARG; };
-  if (initialize) return V(label, n(0), n(1), n(2), n(3), n(4), n(5), n(6), n(7));
-  return V(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), n(0), n(1), n(2), n(3), n(4), n(5), n(6), n(7));
+  if (initialize) return view_with<V>(label, s);
+  return view_with<V>(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), s);
 }
 }  // namespace detail
 
@@ -376,6 +390,9 @@ class store {
     std::apply([&](const auto&... v) { ((r = k++ == slot ? detail::host_scalar_of(v) : r), ...); }, views_);
     return r;
   }
+  static double read_host_scalar(const void* s, std::string_view name) {
+    return static_cast<const store*>(s)->host_scalar(name);
+  }
   const std::string& dim_index_name(std::size_t slot, std::size_t dim) const { return dim_name_[slot][dim]; }
   bool is_bound(std::size_t slot) const { return bound_[slot]; }
   void mark_bound(std::size_t slot) { bound_[slot] = true; }
@@ -404,12 +421,21 @@ class store {
     return state_.slots[e];
   }
 
+  // Calls f(view, scratch) for slot `slot`, its second buffer allocated first when `with_scratch` (else passed as it
+  // is). f is instantiated per view type, not per slot.
+  template <class F>
+  void visit_slot(std::size_t slot, bool with_scratch, F&& f) {
+    [&]<std::size_t... S>(std::index_sequence<S...>) {
+      ((S == slot ? f(std::get<S>(views_), with_scratch ? scratch_of(std::get<S>(scratch_), S) : std::get<S>(scratch_))
+                  : void()),
+       ...);
+    }(std::make_index_sequence<n_slots>{});
+  }
+
   // A second buffer for a slot (Jacobi updates of self-reading groups, fixpoint change detection).
   template <std::size_t Slot>
   auto& scratch() {
-    auto& s = std::get<Slot>(scratch_);
-    if (s.data() == nullptr) s = make_view(s, Slot, "tensorlogic::scratch");
-    return s;
+    return scratch_of(std::get<Slot>(scratch_), Slot);
   }
 
   template <class Sym>
@@ -429,6 +455,12 @@ class store {
   template <class V>
   V make_view(const V&, std::size_t slot, const char* what, bool initialize = true) const {
     return detail::make_view_as<V>(what, Prog::slot_name(slot), shape_[slot], initialize);
+  }
+
+  template <class V>
+  V& scratch_of(V& s, std::size_t slot) {
+    if (s.data() == nullptr) s = make_view(s, slot, "tensorlogic::scratch");
+    return s;
   }
 
   void allocate() {

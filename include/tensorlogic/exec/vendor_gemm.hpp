@@ -303,10 +303,7 @@ T gemm_alpha_of(const scalar_source& src, const Node& node) {
 }
 template <class T, class Store, class Node>
 T gemm_alpha(Store& s, const Node& node) {
-  const scalar_source src{&s, [](const void* p, std::string_view name) {
-                            return static_cast<const Store*>(p)->host_scalar(name);
-                          }};
-  return gemm_alpha_of<T>(src, node);
+  return gemm_alpha_of<T>(scalar_source{&s, &Store::read_host_scalar}, node);
 }
 
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)

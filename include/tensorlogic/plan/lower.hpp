@@ -2,6 +2,9 @@
 // its outer function chain, its sum of terms, and each term's projection onto the left-hand side (DESIGN §1 rules
 // 1-3): a term becomes d_project<sum, summed positions...> around its elementwise body.
 #pragma once
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include <tensorlogic/core/program.hpp>
@@ -12,172 +15,131 @@ namespace tensorlogic::plan {
 namespace detail {
 using tensorlogic::detail::name_set;
 
-struct position_list {
-  int items[name_set::capacity]{};
-  int size = 0;
+// The lowered types, computed by class templates only: a function template (even constexpr, even only named in
+// decltype) becomes a symbol of its own with the program's type in its mangled name, and lowering every equation
+// through functions made compile time grow with the square of the program's length.
+template <class Prog, class D>
+struct dim_of {  // a plain index
+  using type = dim_var<Prog::index_position(D::name.view())>;
+};
+template <class Prog, bool Dv, class... V>
+struct dim_of<Prog, index_affine<Dv, V...>> {  // (a constant side, i - j >= 0, has no variables)
+  using type = dim_affine<Prog::index_position(V::name.view())...>;
 };
 
-template <class Prog>
-constexpr position_list positions_of(const name_set& s) {
-  position_list r;
-  for (int k = 0; k < s.size; ++k) r.items[r.size++] = Prog::index_position(s.items[k].name);
-  return r;
-}
-
-template <class Prog, class Lhs, class Node>
-constexpr auto lower_sum(const Node& n);
-template <class Prog, class Lhs, class Node>
-constexpr auto lower_chain(const Node& n);
-template <class Prog, bool Chain, class Lhs, op O, class... A>
-constexpr auto lower_apply_with(const apply<O, A...>& n);
-
-template <class Prog, class D>
-constexpr auto lower_dim(const D& d) {
-  if constexpr (index_type<D>) {
-    return dim_var<Prog::index_position(D::name.view())>{};
-  } else {
-    return [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
-      dim_affine<Prog::index_position(V::name.view())...> r{};
-      if constexpr (sizeof...(V) > 0)  // a constant side (i - j >= 0) has no variables
-        for (std::size_t k = 0; k < sizeof...(V); ++k) r.coef[k] = a.coef[k];
-      r.offset = a.offset;
-      r.divisor = a.divisor;
-      return r;
-    }(d);
-  }
-}
-
-template <class Prog>
-constexpr dims<> build_dims() {
-  return {};
-}
-template <class Prog, class D, class... R>
-constexpr auto build_dims(const D& d, const R&... r) {
-  return dims<decltype(lower_dim<Prog>(d)), decltype(lower_dim<Prog>(r))...>{lower_dim<Prog>(d), build_dims<Prog>(r...)};
-}
-
-template <class Prog, class Sym, class... D>
-constexpr auto lower_ref(const ref<Sym, D...>& r) {
-  constexpr int slot = Prog::slot_of(Sym::name.view());
-  return std::apply([](const auto&... d) { return d_ref<slot, decltype(build_dims<Prog>(d...))>{build_dims<Prog>(d...)}; },
-                    r.dims);
-}
-
-// Everything below a term is elementwise; explicit projections loop inside.
 template <class Prog, class Node>
-constexpr auto lower_elementwise(const Node& n) {
-  using tensorlogic::detail::is_apply;
-  using tensorlogic::detail::is_comparison;
-  using tensorlogic::detail::is_reduction;
-  using tensorlogic::detail::is_ref;
-  if constexpr (std::is_same_v<Node, constant>) {
-    return d_const{n.value};
-  } else if constexpr (is_ref<Node>) {
-    return lower_ref<Prog>(n);
-  } else if constexpr (requires { Node::kind; } ) {
-    // a scalar symbol
-    return d_ref<Prog::slot_of(Node::name.view()), dims<>>{};
-  } else if constexpr (is_comparison<Node>) {
-    auto a = lower_dim<Prog>(n.a);
-    auto b = lower_dim<Prog>(n.b);
-    return d_compare<Node::operation, decltype(a), decltype(b)>{a, b};
-  } else if constexpr (is_reduction<Node>) {
-    return [&]<reduce_op O, class Body, class... Idx>(const reduction<O, Body, Idx...>& r) {
-      auto body = lower_elementwise<Prog>(r.body);
-      return d_project<O, decltype(body), Prog::index_position(Idx::name.view())...>{body};
-    }(n);
-  } else if constexpr (tensorlogic::detail::is_normalization<Node>) {
-    auto body = lower_elementwise<Prog>(n.body);
-    return d_normalize<Node::operation, Prog::index_position(Node::normalized_index::name.view()), decltype(body)>{body};
-  } else {
-    static_assert(is_apply<Node>, "tensorlogic: internal: unexpected node in a term");
-    return lower_apply_with<Prog, false, void>(n);
-  }
-}
+struct elementwise_of;
+template <class Prog, class Node>
+  requires(requires { Node::kind; })
+struct elementwise_of<Prog, Node> {  // a scalar symbol
+  using type = d_ref<Prog::slot_of(Node::name.view()), dims<>>;
+};
+template <class Prog>
+struct elementwise_of<Prog, constant> {
+  using type = d_const;
+};
+template <class Prog, class S, class... D>
+struct elementwise_of<Prog, ref<S, D...>> {
+  using type = d_ref<Prog::slot_of(S::name.view()), dims<typename dim_of<Prog, D>::type...>>;
+};
+template <class Prog, cmp_op O, class A, class B>
+struct elementwise_of<Prog, comparison<O, A, B>> {
+  using type = d_compare<O, typename dim_of<Prog, A>::type, typename dim_of<Prog, B>::type>;
+};
+// Everything below a term is elementwise; explicit projections loop inside.
+template <class Prog, reduce_op O, class Body, class... Idx>
+struct elementwise_of<Prog, reduction<O, Body, Idx...>> {
+  using type = d_project<O, typename elementwise_of<Prog, Body>::type, Prog::index_position(Idx::name.view())...>;
+};
+template <class Prog, norm_op O, class Idx, class Body>
+struct elementwise_of<Prog, normalization<O, Idx, Body>> {
+  using type = d_normalize<O, Prog::index_position(Idx::name.view()), typename elementwise_of<Prog, Body>::type>;
+};
 
-template <class Prog, class Node, class Lhs>
-constexpr auto lower_term(const Node& n) {
-  auto body = lower_elementwise<Prog>(n);
-  constexpr position_list summed = [] {
-    name_set f;
-    Node::free_indices(f);
-    name_set lhs = tensorlogic::detail::lhs_indices<Lhs>();
-    for (int k = 0; k < lhs.size; ++k) f.remove(lhs.items[k].name);
-    return positions_of<Prog>(f);
-  }();
-  if constexpr (summed.size == 0) {
-    return body;
-  } else {
-    return [&]<std::size_t... K>(std::index_sequence<K...>) {
-      return d_project<reduce_op::sum, decltype(body), summed.items[K]...>{body};
-    }(std::make_index_sequence<summed.size>{});
-  }
-}
-
-
+template <class Prog, class Lhs, class Node>
+struct chain_of;
+template <class Prog, bool Chain, class Lhs, class A>
+struct arg_of {
+  using type = typename elementwise_of<Prog, A>::type;
+};
+template <class Prog, class Lhs, class A>
+struct arg_of<Prog, true, Lhs, A> {
+  using type = typename chain_of<Prog, Lhs, A>::type;
+};
+template <op O, class... A>
+struct applied;
+template <op O, class A>
+struct applied<O, A> {
+  using type = d_apply1<O, A>;
+};
+template <op O, class A, class B>
+struct applied<O, A, B> {
+  using type = d_apply2<O, A, B>;
+};
+template <op O, class A, class B, class C>
+struct applied<O, A, B, C> {
+  using type = d_apply3<O, A, B, C>;
+};
+template <class Prog, bool Chain, class Lhs, class Node>
+struct apply_of;
 template <class Prog, bool Chain, class Lhs, op O, class... A>
-constexpr auto lower_apply_with(const apply<O, A...>& n) {
-  auto sub = [](const auto& x) {
-    if constexpr (Chain)
-      return lower_chain<Prog, Lhs>(x);
-    else
-      return lower_elementwise<Prog>(x);
-  };
-  return std::apply(
-      [&](const auto&... args) {
-        if constexpr (sizeof...(A) == 1)
-          return d_apply1<O, decltype(sub(args))...>{sub(args)...};
-        else if constexpr (sizeof...(A) == 2)
-          return d_apply2<O, decltype(sub(args))...>{sub(args)...};
-        else
-          return d_apply3<O, decltype(sub(args))...>{sub(args)...};
-      },
-      n.args);
+struct apply_of<Prog, Chain, Lhs, apply<O, A...>> {
+  using type = typename applied<O, typename arg_of<Prog, Chain, Lhs, A>::type...>::type;
+};
+template <class Prog, op O, class... A>
+struct elementwise_of<Prog, apply<O, A...>> {
+  using type = typename apply_of<Prog, false, void, apply<O, A...>>::type;
+};
+
+// The indices a term sums over: its free indices the left-hand side lacks (a term with some is wrapped in a
+// projection over them).
+template <class Node, class Lhs>
+constexpr name_set summed_names() {
+  name_set f;
+  Node::free_indices(f);
+  name_set lhs = tensorlogic::detail::lhs_indices<Lhs>();
+  for (int k = 0; k < lhs.size; ++k) f.remove(lhs.items[k].name);
+  return f;
 }
+template <class Prog, class Lhs, class Node>
+struct term_of {
+  using body = typename elementwise_of<Prog, Node>::type;
+  static constexpr name_set summed = summed_names<Node, Lhs>();
+  template <std::size_t... K>
+  static auto projected(std::index_sequence<K...>)
+      -> d_project<reduce_op::sum, body, Prog::index_position(summed.items[K].name)...>;
+  using type = std::conditional_t<summed.size == 0, body,
+                                  decltype(projected(std::make_index_sequence<static_cast<std::size_t>(summed.size)>{}))>;
+};
 
 // The sum of terms directly under the outer chain.
 template <class Prog, class Lhs, class Node>
-constexpr auto lower_sum(const Node& n) {
-  using tensorlogic::detail::is_apply;
-  if constexpr (is_apply<Node>) {
-    if constexpr (Node::operation == op::add || Node::operation == op::sub || Node::operation == op::neg) {
-      return std::apply(
-          [&](const auto&... args) {
-            if constexpr (sizeof...(args) == 1)
-              return d_apply1<Node::operation, decltype(lower_sum<Prog, Lhs>(args))...>{lower_sum<Prog, Lhs>(args)...};
-            else
-              return d_apply2<Node::operation, decltype(lower_sum<Prog, Lhs>(args))...>{lower_sum<Prog, Lhs>(args)...};
-          },
-          n.args);
-    } else {
-      return lower_term<Prog, Node, Lhs>(n);
-    }
-  } else {
-    return lower_term<Prog, Node, Lhs>(n);
-  }
-}
+struct sum_of {
+  using type = typename term_of<Prog, Lhs, Node>::type;
+};
+template <class Prog, class Lhs, op O, class... A>
+  requires(O == op::add || O == op::sub || O == op::neg)
+struct sum_of<Prog, Lhs, apply<O, A...>> {
+  using type = typename applied<O, typename sum_of<Prog, Lhs, A>::type...>::type;
+};
 
 // The outer function chain: functions and normalizers applied after projection.
 template <class Prog, class Lhs, class Node>
-constexpr auto lower_chain(const Node& n) {
-  using tensorlogic::detail::is_apply;
-  using tensorlogic::detail::is_chain_function;
-  using tensorlogic::detail::is_normalization;
-  if constexpr (is_normalization<Node>) {
-    auto body = lower_chain<Prog, Lhs>(n.body);
-    return d_normalize<Node::operation, Prog::index_position(Node::normalized_index::name.view()), decltype(body)>{body};
-  } else if constexpr (is_apply<Node>) {
-    if constexpr (Node::operation == op::add || Node::operation == op::sub) {
-      return lower_sum<Prog, Lhs>(n);
-    } else if constexpr (Node::operation == op::neg || is_chain_function<Node::operation>) {
-      return lower_apply_with<Prog, true, Lhs>(n);
-    } else {
-      return lower_term<Prog, Node, Lhs>(n);
-    }
-  } else {
-    return lower_term<Prog, Node, Lhs>(n);
-  }
-}
+struct chain_of {
+  using type = typename term_of<Prog, Lhs, Node>::type;
+};
+template <class Prog, class Lhs, norm_op O, class Idx, class Body>
+struct chain_of<Prog, Lhs, normalization<O, Idx, Body>> {
+  using type = d_normalize<O, Prog::index_position(Idx::name.view()), typename chain_of<Prog, Lhs, Body>::type>;
+};
+template <class Prog, class Lhs, op O, class... A>
+struct chain_of<Prog, Lhs, apply<O, A...>> {
+  static constexpr bool sum = O == op::add || O == op::sub;
+  static constexpr bool function = O == op::neg || tensorlogic::detail::is_chain_function<O>;
+  using type = typename std::conditional_t<
+      sum, sum_of<Prog, Lhs, apply<O, A...>>,
+      std::conditional_t<function, apply_of<Prog, true, Lhs, apply<O, A...>>, term_of<Prog, Lhs, apply<O, A...>>>>::type;
+};
 
 // The values a lowered node holds (numbers, index-expression coefficients), copied from the front-end node it lowers.
 // The functions above give the lowered type (in unevaluated contexts only); these fill a value of it and mirror them
@@ -231,18 +193,9 @@ constexpr void fill_elementwise(L& out, const Node& n) {
   }
 }
 
-// Whether lower_term wrapped the term in a projection (it has indices the left-hand side lacks).
-template <class Node, class Lhs>
-constexpr bool term_projects() {
-  name_set f;
-  Node::free_indices(f);
-  name_set lhs = tensorlogic::detail::lhs_indices<Lhs>();
-  for (int k = 0; k < lhs.size; ++k) f.remove(lhs.items[k].name);
-  return f.size > 0;
-}
 template <class Lhs, class L, class Node>
 constexpr void fill_term(L& out, const Node& n) {
-  if constexpr (term_projects<Node, Lhs>())
+  if constexpr (summed_names<Node, Lhs>().size > 0)
     fill_elementwise(out.body, n);
   else
     fill_elementwise(out, n);
@@ -297,10 +250,10 @@ constexpr void fill_chain(L& out, const Node& n) {
 }
 }  // namespace detail
 
-// The lowered right-hand side of an equation of program Prog (its type from the lowering functions, unevaluated; its
-// values copied by the fill functions).
+// The lowered right-hand side of an equation of program Prog (its type from the class templates above; its values
+// copied by the fill functions).
 template <class Prog, class Eq>
-using lowered_rhs_t = decltype(detail::lower_chain<Prog, typename Eq::lhs_type>(std::declval<const typename Eq::rhs_type&>()));
+using lowered_rhs_t = typename detail::chain_of<Prog, typename Eq::lhs_type, typename Eq::rhs_type>::type;
 template <class Prog, class Eq>
 constexpr lowered_rhs_t<Prog, Eq> lower_rhs(const Eq& eq) {
   lowered_rhs_t<Prog, Eq> out{};
@@ -309,7 +262,7 @@ constexpr lowered_rhs_t<Prog, Eq> lower_rhs(const Eq& eq) {
 }
 // The lowered left-hand side (a d_ref).
 template <class Prog, class Eq>
-using lowered_lhs_t = decltype(detail::lower_ref<Prog>(std::declval<const typename Eq::lhs_type&>()));
+using lowered_lhs_t = typename detail::elementwise_of<Prog, typename Eq::lhs_type>::type;
 template <class Prog, class Eq>
 constexpr lowered_lhs_t<Prog, Eq> lower_lhs(const Eq& eq) {
   lowered_lhs_t<Prog, Eq> out{};
