@@ -421,9 +421,10 @@ constexpr auto rewrite_term(const Eq& eq, const Node& n, path<P...>) {
                        std::tuple_cat(std::get<K>(parts).second...));
     }(std::make_index_sequence<std::tuple_size_v<decltype(n.args)>>{});
   } else if constexpr (is_reduction<Node>) {
-    auto [body, eqs] = rewrite_term<E>(eq, n.body, path<P..., 0>{});
+    // (a named pair, not a structured binding: Clang before 16 cannot capture structured bindings in a lambda)
+    const auto parts = rewrite_term<E>(eq, n.body, path<P..., 0>{});
     return [&]<reduce_op O, class B, class... I>(const reduction<O, B, I...>*) {
-      return std::pair(reduction<O, std::remove_cvref_t<decltype(body)>, I...>{body}, eqs);
+      return std::pair(reduction<O, std::remove_cvref_t<decltype(parts.first)>, I...>{parts.first}, parts.second);
     }(static_cast<const Node*>(nullptr));
   } else {
     return std::pair(n, std::tuple<>{});

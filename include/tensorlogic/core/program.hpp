@@ -2,11 +2,13 @@
 // extent), same-left-hand-side groups, dependency graph and recursive strata are computed at compile time, and the
 // whole-program checks (conflicting declarations, static extents, stratified negation) fire here, once.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include <tensorlogic/core/equation.hpp>
 #include <tensorlogic/core/tensor.hpp>
@@ -15,28 +17,31 @@ namespace tensorlogic {
 
 namespace detail {
 
-template <class T, class... Out>
-inline constexpr bool name_in = ((T::name.view() == Out::name.view()) || ...);
+// Every whole-program table below is computed by constexpr loops over arrays filled by one pack expansion: a pack
+// expansion over pairs (a fold inside a fold, or a recursion that re-tests a growing list) instantiates O(n^2)
+// expressions, each with its own overload resolution, and makes large programs compile slowly.
 
-template <class Out, class In>
-struct unique_by_name;
-template <class... Out>
-struct unique_by_name<type_list<Out...>, type_list<>> {
-  using type = type_list<Out...>;
+// The K-th type of a pack in O(1) instantiations: the pack becomes the bases of one class, and overload resolution
+// picks the base numbered K.
+template <std::size_t K, class T>
+struct indexed_type {
+  using type = T;
 };
-template <class... Out, class T, class... In>
-struct unique_by_name<type_list<Out...>, type_list<T, In...>> {
-  using type = typename unique_by_name<std::conditional_t<name_in<T, Out...>, type_list<Out...>, type_list<Out..., T>>,
-                                       type_list<In...>>::type;
-};
+template <class Seq, class... T>
+struct type_indexer;
+template <std::size_t... K, class... T>
+struct type_indexer<std::index_sequence<K...>, T...> : indexed_type<K, T>... {};
+template <std::size_t K, class T>
+indexed_type<K, T> select_indexed(const indexed_type<K, T>*);
+template <std::size_t K, class... T>
+using pack_element_t =
+    typename decltype(select_indexed<K>(static_cast<const type_indexer<std::index_sequence_for<T...>, T...>*>(nullptr)))::type;
 
 template <std::size_t K, class L>
 struct type_at;
-template <std::size_t K, class T, class... R>
-struct type_at<K, type_list<T, R...>> : type_at<K - 1, type_list<R...>> {};
-template <class T, class... R>
-struct type_at<0, type_list<T, R...>> {
-  using type = T;
+template <std::size_t K, class... T>
+struct type_at<K, type_list<T...>> {
+  using type = pack_element_t<K, T...>;
 };
 
 template <class L>
@@ -44,20 +49,58 @@ struct list_size;
 template <class... T>
 struct list_size<type_list<T...>> : std::integral_constant<std::size_t, sizeof...(T)> {};
 
-template <class A, class B>
-inline constexpr bool same_declaration = A::kind == B::kind && A::rank == B::rank &&
-                                         std::is_same_v<typename A::value_type, typename B::value_type>;
+// Positions of the first element of each name, in order.
+template <std::size_t N>
+struct first_positions {
+  std::size_t count = 0;
+  std::size_t at[N > 0 ? N : 1]{};
+};
+template <class... T>
+constexpr auto first_by_name() {
+  constexpr std::size_t n = sizeof...(T);
+  const std::string_view names[] = {T::name.view()..., std::string_view{}};
+  first_positions<n> r;
+  for (std::size_t i = 0; i < n; ++i) {
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = names[j] == names[i];
+    if (!seen) r.at[r.count++] = i;
+  }
+  return r;
+}
+template <class L>
+struct unique_by_name;
+template <class... T>
+struct unique_by_name<type_list<T...>> {
+  static constexpr auto first = first_by_name<T...>();
+  template <std::size_t... K>
+  static auto pick(std::index_sequence<K...>) -> type_list<pack_element_t<first.at[K], T...>...>;
+  using type = decltype(pick(std::make_index_sequence<first.count>{}));
+};
 
-// The first pair of symbols sharing a name but not a declaration, as a name (empty when none).
+// A symbol's declaration as a value: name, kind, rank, and the address of a variable per value type.
+template <class T>
+inline constexpr char type_tag = 0;
+struct declaration_key {
+  std::string_view name{};
+  int kind = 0;
+  std::size_t rank = 0;
+  const void* value_type = nullptr;
+};
+template <class S>
+constexpr declaration_key declaration_of() {
+  return {S::name.view(), static_cast<int>(S::kind), S::rank, &type_tag<typename S::value_type>};
+}
+
+// The first name declared twice differently (kind, rank or value type), or empty.
 template <class... S>
 constexpr std::string_view conflicting_name(type_list<S...>) {
-  std::string_view found{};
-  auto one = [&]<class A>(A*) {
-    ((A::name.view() == S::name.view() && !same_declaration<A, S> && found.empty() ? void(found = A::name.view()) : void()),
-     ...);
-  };
-  (one(static_cast<S*>(nullptr)), ...);
-  return found;
+  const declaration_key k[] = {declaration_of<S>()..., declaration_key{}};
+  for (std::size_t a = 0; a < sizeof...(S); ++a)
+    for (std::size_t b = 0; b < a; ++b)
+      if ((k[a].kind != k[b].kind || k[a].rank != k[b].rank || k[a].value_type != k[b].value_type) &&
+          k[a].name == k[b].name)
+        return k[a].name;
+  return {};
 }
 
 // Same-LHS groups, dependency closure and strata, computed once per program type; sized by the number of equations
@@ -97,21 +140,23 @@ struct program {
   using all_symbols = typename detail::concat_all<
       typename detail::concat<type_list<typename Eqs::head>, typename Eqs::rhs_type::symbols>::type...>::type;
   // Every symbol of the program, one per name, in order of first appearance; a symbol's position is its slot.
-  using symbols = typename detail::unique_by_name<type_list<>, all_symbols>::type;
+  using symbols = typename detail::unique_by_name<all_symbols>::type;
   static constexpr std::size_t n_slots = detail::list_size<symbols>::value;
   template <std::size_t Slot>
   using symbol_at = typename detail::type_at<Slot, symbols>::type;
 
   static constexpr std::string_view slot_name(std::size_t slot) {
-    std::string_view r{};
-    std::size_t k = 0;
-    [&]<class... S>(type_list<S...>) { ((k++ == slot ? void(r = S::name.view()) : void()), ...); }(symbols{});
-    return r;
+    return slot < n_slots ? slot_names[slot] : std::string_view{};
   }
+  // (a loop over an array of names: a fold over the symbols cost every call a step per symbol and exhausted Clang's
+  // constexpr step budget on programs of 64 equations)
+  static constexpr auto slot_names = []<class... S>(type_list<S...>) {
+    return std::array<std::string_view, sizeof...(S) + 1>{S::name.view()..., std::string_view{}};
+  }(symbols{});
   static constexpr int slot_of(std::string_view name) {
-    int r = -1, k = 0;
-    [&]<class... S>(type_list<S...>) { ((S::name.view() == name ? (r = k, ++k) : ++k), ...); }(symbols{});
-    return r;
+    for (std::size_t k = 0; k + 1 < slot_names.size(); ++k)
+      if (slot_names[k].size() == name.size() && slot_names[k] == name) return static_cast<int>(k);
+    return -1;
   }
   static constexpr bool structure_is_relation(int slot) {
     bool r = false;
@@ -226,7 +271,7 @@ constexpr extent_conflict find_extent_conflict(std::tuple<E...>*) {
   extent_conflict r;
   for (int a = 0; a < u.size; ++a)
     for (int b = a + 1; b < u.size; ++b)
-      if (r.name.empty() && u.items[a].name == u.items[b].name && u.items[a].extent != u.items[b].extent)
+      if (r.name.empty() && u.items[a].extent != u.items[b].extent && u.items[a].name == u.items[b].name)
         r = {u.items[a].name, u.items[a].extent, u.items[b].extent};
   return r;
 }

@@ -257,10 +257,10 @@ void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long*
 // subscripts, every tensor outside a projection read at exactly those subscripts or a scalar, and every projection a
 // row reduction (its body reads the left-hand side's subscripts followed by the projected ones). Otherwise, whether
 // it is one column reduction (the body reads the projected subscripts first).
-template <class Prog, class Eq, class Sub = plan::no_inlining>
-struct flat_kernel {
-  using rhs_t = std::remove_cvref_t<decltype(std::declval<const Sub&>()(plan::lower_rhs<Prog>(std::declval<const Eq&>())))>;
-  using lhs_dims_t = decltype(plan::lower_lhs<Prog>(std::declval<const Eq&>()).subscripts);
+template <class Rhs, class LhsDims>
+struct kernel_shape {
+  using rhs_t = Rhs;
+  using lhs_dims_t = LhsDims;
   static constexpr bool value = exec::distinct_plain<lhs_dims_t>::value && exec::flat_map<rhs_t, lhs_dims_t>::value;
   static constexpr bool column =
       !value && exec::distinct_plain<lhs_dims_t>::value && exec::column_reduction<rhs_t, lhs_dims_t>::value;
@@ -273,6 +273,10 @@ struct flat_kernel {
   static constexpr bool full = !value && !column && !normalizer && !broadcast &&
                                std::is_same_v<lhs_dims_t, plan::dims<>> && exec::full_reduction<rhs_t>::value;
 };
+template <class Prog, class Eq, class Sub = plan::no_inlining>
+struct flat_kernel
+    : kernel_shape<std::remove_cvref_t<decltype(std::declval<const Sub&>()(plan::lower_rhs<Prog>(std::declval<const Eq&>())))>,
+                   decltype(plan::lower_lhs<Prog>(std::declval<const Eq&>()).subscripts)> {};
 template <class Eq>
 using equation_at = std::remove_cvref_t<Eq>;
 template <std::size_t E, class Prog>
@@ -324,37 +328,30 @@ void lane_reduce(const std::string& label, const Policy& policy, const F& f, R& 
     Kokkos::parallel_reduce(label, policy, f, Kokkos::Sum<R>(value));
 }
 
-template <class Prog, class Eq, class Store, class Space, class Sub = plan::no_inlining>
-void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
-                   const Sub& sub = Sub{}) {
-  using eq_t = Eq;
-  using head = typename eq_t::head;
-  constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
-  constexpr int rank = static_cast<int>(head::rank);
-  constexpr int nidx = static_cast<int>(Prog::n_indices);
-  using R = compute_type<typename head::value_type>;
-  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
-  using fk = flat_kernel<Prog, Eq, Sub>;
-  using global_t = typename fk::rhs_t;  // slots numbered as in the program; the kernel's are local
-  using ctx_t = exec::kernel_context<table_for<Store, global_t>, static_t, nidx>;
-  local_t<global_t, global_t> rhs = to_local<global_t>(sub(plan::lower_rhs<Prog>(eq)));
-  auto lhs = plan::lower_lhs<Prog>(eq);
-  using rhs_t = decltype(rhs);
-  using out_t = typename head::value_type;
+// The generic, flat, column, normalizer, broadcast-row and whole-reduction launches of one lowered equation: templated
+// on the lowered (locally numbered) right-hand side, the left-hand side's subscripts and the kernel context, not on the
+// program, so equations of one shape share this code (launch_kernel below fills the context and calls it).
+template <class R, class Ctx, class Rhs, class LhsDims, class Out, int Rank, bool LhsPlain, class Space>
+void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out* out, const long* shape,
+                    std::string_view head_name, exec::write_mode mode, const Space& space) {
+  using ctx_t = Ctx;
+  using rhs_t = Rhs;
+  using out_t = Out;
+  using lhs_dims_t = LhsDims;
+  using fk = kernel_shape<Rhs, LhsDims>;
+  constexpr int rank = Rank;
+  constexpr int nidx = Ctx::n_indices;
   constexpr bool flat = fk::value;
-  using lhs_dims_t = typename fk::lhs_dims_t;
-  using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, lhs_plain<typename eq_t::lhs_type>::value,
-                                         std::conditional_t<flat, lhs_dims_t, void>>;
+  using kernel_t =
+      exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, LhsPlain, std::conditional_t<flat, lhs_dims_t, void>>;
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
-
   kernel_t k{};
-  k.ctx.table = make_table_for<global_t>(s.views(), s.shapes());
-  for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+  k.ctx = ctx;
   k.rhs = rhs;
-  k.out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+  k.out = out;
   k.mode = mode;
-  const std::string who(head::name.view());
-  fill_lhs_dims(k.dims, lhs.subscripts, s.shape(slot).data(), who, 0);
+  const std::string who(head_name);
+  fill_lhs_dims(k.dims, lhs_dims, shape, who, 0);
   long cells = 1;
   for (int d = 0; d < rank; ++d) {
     if (k.dims[d].kind == 2) {
@@ -448,7 +445,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
     long ext[exec::max_subscripts]{};
     long all = 1;
     for (int d = 0; d < nred; ++d) {
-      ext[d] = s.index_extent(static_cast<std::size_t>(exec::plain_positions<red_dims>::at(d)));
+      ext[d] = ctx.extent[exec::plain_positions<red_dims>::at(d)];
       all *= ext[d];
     }
     const long row = exec::broadcast_split(ext, nred, split, f.per_row);
@@ -468,7 +465,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (a divisor
   // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
   // every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
-  if constexpr (rank > 0 && lhs_plain<typename eq_t::lhs_type>::value && !exec::normalizer_of<rhs_t>::present &&
+  if constexpr (rank > 0 && LhsPlain && !exec::normalizer_of<rhs_t>::present &&
                 host) {
     bool repeated = false;
     for (int d = 0; d + 1 < rank; ++d) repeated = repeated || k.dims[d].pos == k.dims[rank - 1].pos;
@@ -482,6 +479,37 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   }
   Kokkos::parallel_for("tensorlogic::equation " + who,
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), k);
+}
+
+template <class Prog, class Eq, class Store, class Space, class Sub = plan::no_inlining>
+void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
+                   const Sub& sub = Sub{}) {
+  using eq_t = Eq;
+  using head = typename eq_t::head;
+  constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
+  constexpr int rank = static_cast<int>(head::rank);
+  constexpr int nidx = static_cast<int>(Prog::n_indices);
+  using R = compute_type<typename head::value_type>;
+  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
+  using fk = flat_kernel<Prog, Eq, Sub>;
+  using global_t = typename fk::rhs_t;  // slots numbered as in the program; the kernel's are local
+  using ctx_t = exec::kernel_context<table_for<Store, global_t>, static_t, nidx>;
+  local_t<global_t, global_t> rhs = to_local<global_t>(sub(plan::lower_rhs<Prog>(eq)));
+  auto lhs = plan::lower_lhs<Prog>(eq);
+  using rhs_t = decltype(rhs);
+  using out_t = typename head::value_type;
+  using lhs_dims_t = typename fk::lhs_dims_t;
+  using local_shape = kernel_shape<rhs_t, lhs_dims_t>;
+  static_assert(local_shape::value == fk::value && local_shape::column == fk::column &&
+                    local_shape::normalizer == fk::normalizer && local_shape::broadcast == fk::broadcast &&
+                    local_shape::full == fk::full,
+                "tensorlogic: internal: local slot numbering changed an equation's kernel class");
+  ctx_t ctx{};
+  ctx.table = make_table_for<global_t>(s.views(), s.shapes());
+  for (int p = 0; p < nidx; ++p) ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+  launch_lowered<R, ctx_t, rhs_t, lhs_dims_t, out_t, rank, lhs_plain<typename eq_t::lhs_type>::value>(
+      ctx, rhs, lhs.subscripts, to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data(),
+      s.shape(slot).data(), head::name.view(), mode, space);
 }
 
 enum class path_kind {
@@ -1289,27 +1317,19 @@ constexpr std::array<int, sizeof...(P) + 1> subscript_positions(const plan::dims
   return {P..., -1};
 }
 
-// Runs C = f(P + Rest) (f and Rest optional, P the GEMM-shaped product of gemm_eq) on the tiled kernel into `out`.
-template <class Prog, bool HasF, op F, class GemmEq, class Rest, class Store, class Space>
-void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Space& space,
-                    typename GemmEq::head::value_type* out, bool accumulate) {
-  constexpr gemm_plan plan = plan_vendor_gemm<GemmEq>();
-  using T = typename GemmEq::head::value_type;
+// The tiled kernel's launch for one GEMM plan, kernel context and epilogue: templated on those and the operands' view
+// types, not on the program, so GEMM equations of one shape share it (run_tiled_gemm below gathers its arguments).
+template <class T, gemm_plan Plan, class Ctx, class Epi, class VF, class VS, class Space>
+void launch_tiled(const Ctx& ctx, const typename Epi::rest_t& rest, const VF& vf, const VS& vs, const long* c_shape,
+                  const int* c_pos, T* out, T alpha, bool accumulate, std::string_view head_name,
+                  const Space& space) {
+  constexpr gemm_plan plan = Plan;
   using R = compute_type<T>;
-  using Rt = gemm_rhs_t<typename GemmEq::rhs_type>;
-  using first = std::conditional_t<plan.swap, typename gemm_operands<Rt>::second, typename gemm_operands<Rt>::first>;
-  using second = std::conditional_t<plan.swap, typename gemm_operands<Rt>::first, typename gemm_operands<Rt>::second>;
-  constexpr int head_slot = Prog::slot_of(GemmEq::head::name.view());
-  constexpr int nidx = static_cast<int>(Prog::n_indices);
+  constexpr int nidx = Ctx::n_indices;
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
-  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
-  using ctx_t = exec::kernel_context<table_for<Store, Rest>, static_t, nidx>;
   using tiles = exec::gemm_tiles<T, host>;
-  using epi = exec::gemm_epilogue_spec<local_t<Rest, Rest>, HasF, F>;
-  using kernel_t = exec::tiled_gemm_kernel<T, R, ctx_t, nidx, epi, tiles>;
-  const auto& vf = std::get<Prog::slot_of(first::symbol::name.view())>(s.views());
-  const auto& vs = std::get<Prog::slot_of(second::symbol::name.view())>(s.views());
-  const gemm_layout lay = gemm_layout_of<plan>(s.shape(head_slot).data(), vf, vs);
+  using kernel_t = exec::tiled_gemm_kernel<T, R, Ctx, nidx, Epi, tiles>;
+  const gemm_layout lay = gemm_layout_of<plan>(c_shape, vf, vs);
   if (lay.total_c == 0) return;
   kernel_t k{};
   exec::gemm_geometry& g = k.g;
@@ -1330,25 +1350,48 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
   }
   g.row_lo = plan.m_lo, g.row_hi = plan.m_hi, g.col_lo = plan.n_lo, g.col_hi = plan.n_hi;
   g.c_rank = plan.rank[0];
-  constexpr auto pos = subscript_positions(decltype(plan::lower_lhs<Prog>(gemm_eq).subscripts){});
   for (int d = 0; d < plan.rank[0]; ++d) {
     g.c_ext[d] = lay.ext[0][d];
-    g.c_pos[d] = pos[static_cast<std::size_t>(d)];
+    g.c_pos[d] = c_pos[d];
   }
-  k.ctx.table = make_table_for<Rest>(s.views(), s.shapes());
-  for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
-  k.rest = to_local<Rest>(rest);
+  k.ctx = ctx;
+  k.rest = rest;
   k.a = vf.data();
   k.b = vs.data();
   k.c = out;
-  k.alpha = gemm_alpha<T>(s, gemm_eq.rhs);
+  k.alpha = alpha;
   k.accumulate = accumulate;
   k.simd = exec::host_simd_level();
   const long league = g.tiles_m * g.tiles_n * lay.batches;
   if (league == 0) return;
   Kokkos::TeamPolicy<Space> policy(space, static_cast<int>(league), tiles::team);
   policy.set_scratch_size(0, Kokkos::PerTeam(static_cast<std::size_t>(kernel_t::shmem_bytes())));
-  Kokkos::parallel_for("tensorlogic::tiled gemm " + std::string(GemmEq::head::name.view()), policy, k);
+  Kokkos::parallel_for("tensorlogic::tiled gemm " + std::string(head_name), policy, k);
+}
+
+// Runs C = f(P + Rest) (f and Rest optional, P the GEMM-shaped product of gemm_eq) on the tiled kernel into `out`.
+template <class Prog, bool HasF, op F, class GemmEq, class Rest, class Store, class Space>
+void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Space& space,
+                    typename GemmEq::head::value_type* out, bool accumulate) {
+  constexpr gemm_plan plan = plan_vendor_gemm<GemmEq>();
+  using T = typename GemmEq::head::value_type;
+  using Rt = gemm_rhs_t<typename GemmEq::rhs_type>;
+  using first = std::conditional_t<plan.swap, typename gemm_operands<Rt>::second, typename gemm_operands<Rt>::first>;
+  using second = std::conditional_t<plan.swap, typename gemm_operands<Rt>::first, typename gemm_operands<Rt>::second>;
+  constexpr int head_slot = Prog::slot_of(GemmEq::head::name.view());
+  constexpr int nidx = static_cast<int>(Prog::n_indices);
+  using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
+  using ctx_t = exec::kernel_context<table_for<Store, Rest>, static_t, nidx>;
+  using epi = exec::gemm_epilogue_spec<local_t<Rest, Rest>, HasF, F>;
+  constexpr auto pos = subscript_positions(decltype(plan::lower_lhs<Prog>(gemm_eq).subscripts){});
+  ctx_t ctx{};
+  ctx.table = make_table_for<Rest>(s.views(), s.shapes());
+  for (int p = 0; p < nidx; ++p) ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+  launch_tiled<T, plan, ctx_t, epi>(ctx, to_local<Rest>(rest),
+                                    std::get<Prog::slot_of(first::symbol::name.view())>(s.views()),
+                                    std::get<Prog::slot_of(second::symbol::name.view())>(s.views()),
+                                    s.shape(head_slot).data(), pos.data(), out, gemm_alpha<T>(s, gemm_eq.rhs),
+                                    accumulate, GemmEq::head::name.view(), space);
 }
 
 template <class Prog, class Eq, class Store, class Space>

@@ -28,6 +28,7 @@ struct static_extents {
 template <class Table, class Static, int NIdx>
 struct kernel_context {
   using static_type = Static;
+  static constexpr int n_indices = NIdx;
   Table table;
   long extent[NIdx > 0 ? NIdx : 1]{};
 

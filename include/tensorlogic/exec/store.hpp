@@ -126,37 +126,54 @@ void note_unknown(const D&, const shape_pass& p, bool& unknown) {
   }
 }
 
-template <class R, class D>
-void derive_dim_shape(const D& x, const shape_pass& p, int slot, std::size_t& dim) {
+// One subscript of a reference, evaluated against the index extents: a plain index's extent, or the number of values
+// an index expression reaches (its largest value plus one). Templated on the subscript's type only, so references
+// share it; the checks and messages are in one function (apply_subscript).
+struct subscript_value {
+  bool plain = true;
+  long extent = 0;
+  long divisor = 1;
+  std::string_view name{};  // the plain index, or the expression's last index (empty for a constant)
+};
+template <class D>
+subscript_value subscript_value_of(const D& x, const shape_pass& p) {
+  if constexpr (index_type<D>) {
+    return {true, p.extent[p.index_position(D::name.view())], 1, D::name.view()};
+  } else {
+    subscript_value v{false, 0, x.divisor, {}};
+    long hi = x.offset;
+    [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
+      std::size_t k = 0;
+      ((hi += a.coef[k] > 0 ? a.coef[k] * (p.extent[p.index_position(V::name.view())] - 1) : 0, ++k), ...);
+      ((v.name = V::name.view()), ...);
+    }(x);
+    v.extent = x.divisor < 1 ? 0 : (hi < 0 ? -1 : hi / x.divisor) + 1;
+    return v;
+  }
+}
+
+inline void apply_subscript(const subscript_value& v, std::string_view tensor, const shape_pass& p, int slot,
+                            std::size_t dim) {
   auto& cur = p.shape[slot][dim];
   auto& plain = p.plain[slot][dim];
   auto& name = p.dim_name[slot][dim];
-  if constexpr (index_type<D>) {
-    const long n = p.extent[p.index_position(D::name.view())];
-    if (plain && cur != n)
-      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " + std::to_string(dim) + ": index " +
-                  name + " has extent " + std::to_string(cur) + " but index " + std::string(D::name.view()) +
-                  " has extent " + std::to_string(n));
+  if (v.plain) {
+    if (plain && cur != v.extent)
+      throw error("tensor " + std::string(tensor) + " dimension " + std::to_string(dim) + ": index " + name +
+                  " has extent " + std::to_string(cur) + " but index " + std::string(v.name) + " has extent " +
+                  std::to_string(v.extent));
     plain = true;
-    cur = n;
-    name = std::string(D::name.view());
+    cur = v.extent;
+    name = std::string(v.name);
   } else {
-    if (x.divisor < 1)
-      throw error("tensor " + std::string(R::symbol::name.view()) + " dimension " + std::to_string(dim) +
-                  ": an index expression divides by " + std::to_string(x.divisor) + "; divisors must be positive");
+    if (v.divisor < 1)
+      throw error("tensor " + std::string(tensor) + " dimension " + std::to_string(dim) +
+                  ": an index expression divides by " + std::to_string(v.divisor) + "; divisors must be positive");
     if (!plain) {
-      long hi = x.offset;
-      [&]<bool Dv, class... V>(const index_affine<Dv, V...>& a) {
-        std::size_t k = 0;
-        ((hi += a.coef[k] > 0 ? a.coef[k] * (p.extent[p.index_position(V::name.view())] - 1) : 0, ++k), ...);
-        if constexpr (sizeof...(V) > 0)
-          if (name.empty()) ((name = std::string(V::name.view())), ...);
-      }(x);
-      const long n = (hi < 0 ? -1 : hi / x.divisor) + 1;
-      cur = n > cur ? n : cur;
+      if (name.empty() && !v.name.empty()) name = std::string(v.name);
+      cur = v.extent > cur ? v.extent : cur;
     }
   }
-  ++dim;
 }
 
 // A dimension subscripted by a plain index has that index's extent (all such must agree); otherwise it is the
@@ -173,8 +190,12 @@ struct shape_visitor {
       }
     }
     const int slot = p->slot_of(R::symbol::name.view());
-    std::size_t dim = 0;
-    std::apply([&](const auto&... d) { (derive_dim_shape<R>(d, *p, slot, dim), ...); }, r.dims);
+    std::apply(
+        [&](const auto&... d) {
+          const subscript_value v[] = {subscript_value_of(d, *p)..., subscript_value{}};
+          for (std::size_t k = 0; k < sizeof...(d); ++k) apply_subscript(v[k], R::symbol::name.view(), *p, slot, k);
+        },
+        r.dims);
   }
 };
 
@@ -386,8 +407,8 @@ class store {
   double host_scalar(std::string_view name) const {
     const int slot = Prog::slot_of(name);
     double r = 0;
-    int k = 0;
-    std::apply([&](const auto&... v) { ((r = k++ == slot ? detail::host_scalar_of(v) : r), ...); }, views_);
+    if (slot >= 0)
+      const_cast<store&>(*this).for_slot(static_cast<std::size_t>(slot), [&](auto& v, auto&) { r = detail::host_scalar_of(v); });
     return r;
   }
   static double read_host_scalar(const void* s, std::string_view name) {
@@ -425,11 +446,7 @@ class store {
   // is). f is instantiated per view type, not per slot.
   template <class F>
   void visit_slot(std::size_t slot, bool with_scratch, F&& f) {
-    [&]<std::size_t... S>(std::index_sequence<S...>) {
-      ((S == slot ? f(std::get<S>(views_), with_scratch ? scratch_of(std::get<S>(scratch_), S) : std::get<S>(scratch_))
-                  : void()),
-       ...);
-    }(std::make_index_sequence<n_slots>{});
+    for_slot(slot, [&](auto& v, auto& sc) { f(v, with_scratch ? scratch_of(sc, slot) : sc); });
   }
 
   // A second buffer for a slot (Jacobi updates of self-reading groups, fixpoint change detection).
@@ -464,12 +481,26 @@ class store {
   }
 
   void allocate() {
-    std::size_t k = 0;
-    std::apply(
-        [&](auto&... v) {
-          ((v = on_demand(k) ? v : make_view(v, k, "tensorlogic"), ++k), ...);
-        },
-        views_);
+    for (std::size_t k = 0; k < n_slots; ++k)
+      if (!on_demand(k)) for_slot(k, [&](auto& v, auto&) { v = make_view(v, k, "tensorlogic"); });
+  }
+
+  // Calls f(view, scratch) for slot `slot` through a table of functions, one per view type: per-slot code would be
+  // instantiated (and inlined) once per slot and call site, which grows with the program.
+  template <class F>
+  void for_slot(std::size_t slot, F&& f) {
+    using fn_t = std::remove_reference_t<F>;
+    [&]<std::size_t... S>(std::index_sequence<S...>) {
+      using entry = void (*)(void*, void*, fn_t&);
+      static constexpr entry table[] = {&call_as<view_type<symbol_at<S>>, fn_t>..., nullptr};
+      void* const views[] = {static_cast<void*>(&std::get<S>(views_))..., nullptr};
+      void* const scratch[] = {static_cast<void*>(&std::get<S>(scratch_))..., nullptr};
+      table[slot](views[slot], scratch[slot], f);
+    }(std::make_index_sequence<n_slots>{});
+  }
+  template <class V, class Fn>
+  static void call_as(void* v, void* sc, Fn& f) {
+    f(*static_cast<V*>(v), *static_cast<V*>(sc));
   }
 
   // Dimension indices are named "T#k": a program without such a name has none (a cheap test that spares the walk).

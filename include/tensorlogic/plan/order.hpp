@@ -240,7 +240,7 @@ struct contraction_order {
   static constexpr int n = parts::n;
 
   // Every index of the term, one per name, factors' first.
-  using index_types = typename unique_by_name<type_list<>, typename parts::dims>::type;
+  using index_types = typename unique_by_name<typename parts::dims>::type;
 
   template <class L>
   struct names_of;
