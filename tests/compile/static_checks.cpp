@@ -30,6 +30,24 @@ static_assert(P::n_slots == 8);
 static_assert(P::slot_of("Anc") == 0 && P::slot_of("Parent") == 1 && P::slot_of("Alone") == 2);
 static_assert(P::slot_of("nope") == -1);
 static_assert(std::is_same_v<P::symbol_at<3>, std::remove_cvref_t<decltype(Person)>>);
+static_assert(P::slot_name(2) == "Alone" && P::slot_name(7) == "b" && P::slot_name(8).empty());
+// the K-th type of a pack (one instantiation per lookup, duplicates kept apart by position)
+static_assert(std::is_same_v<tl::detail::pack_element_t<0, int, float, int>, int>);
+static_assert(std::is_same_v<tl::detail::pack_element_t<1, int, float, int>, float>);
+static_assert(std::is_same_v<tl::detail::pack_element_t<2, int, float, int>, int>);
+// unique by name keeps the first symbol of each name, in order; a conflicting redeclaration is found by name
+inline constexpr tl::tensor<"W", double, 2> W_double;
+inline constexpr tl::tensor<"X", float, 2> X_rank2;
+static_assert(std::is_same_v<tl::detail::unique_by_name<tl::type_list<tl::tensor<"W", float, 2>, tl::tensor<"X", float, 1>,
+                                                                       tl::tensor<"W", float, 2>, tl::tensor<"b", float, 1>>>::type,
+                             tl::type_list<tl::tensor<"W", float, 2>, tl::tensor<"X", float, 1>, tl::tensor<"b", float, 1>>>);
+static_assert(tl::detail::conflicting_name(tl::type_list<std::remove_cvref_t<decltype(W)>, std::remove_cvref_t<decltype(X)>,
+                                                         std::remove_cvref_t<decltype(W)>>{})
+                  .empty());
+static_assert(tl::detail::conflicting_name(tl::type_list<std::remove_cvref_t<decltype(X)>, std::remove_cvref_t<decltype(W)>,
+                                                         std::remove_cvref_t<decltype(W_double)>>{}) == "W");
+static_assert(tl::detail::conflicting_name(tl::type_list<std::remove_cvref_t<decltype(X)>, std::remove_cvref_t<decltype(X_rank2)>>{}) ==
+              "X");
 // the index table
 static_assert(P::n_indices == 5);
 static_assert(P::index_position("x") == 0 && P::index_position("j") == 4);
