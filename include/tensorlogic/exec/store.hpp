@@ -193,7 +193,8 @@ struct shape_visitor {
     std::apply(
         [&](const auto&... d) {
           const subscript_value v[] = {subscript_value_of(d, *p)..., subscript_value{}};
-          for (std::size_t k = 0; k < sizeof...(d); ++k) apply_subscript(v[k], R::symbol::name.view(), *p, slot, k);
+          if constexpr (sizeof...(d) > 0)
+            for (std::size_t k = 0; k < sizeof...(d); ++k) apply_subscript(v[k], R::symbol::name.view(), *p, slot, k);
         },
         r.dims);
   }
