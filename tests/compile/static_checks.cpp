@@ -35,6 +35,15 @@ static_assert(P::slot_name(2) == "Alone" && P::slot_name(7) == "b" && P::slot_na
 static_assert(std::is_same_v<tl::detail::pack_element_t<0, int, float, int>, int>);
 static_assert(std::is_same_v<tl::detail::pack_element_t<1, int, float, int>, float>);
 static_assert(std::is_same_v<tl::detail::pack_element_t<2, int, float, int>, int>);
+// the store's indexed tuple: get<K> is the K-th element, also among repeated types, and it is constexpr
+constexpr tl::indexed_tuple<int, float, int> three{{{7}, {2.5f}, {9}}};
+static_assert(tl::get<0>(three) == 7 && tl::get<1>(three) == 2.5f && tl::get<2>(three) == 9);
+static_assert(std::is_same_v<decltype(tl::get<1>(three)), const float&> && decltype(three)::size == 3);
+static_assert([] {
+  tl::indexed_tuple<int, int> t{};
+  tl::get<1>(t) = 4;
+  return tl::get<0>(t) == 0 && tl::get<1>(t) == 4;
+}());
 // unique by name keeps the first symbol of each name, in order; a conflicting redeclaration is found by name
 inline constexpr tl::tensor<"W", double, 2> W_double;
 inline constexpr tl::tensor<"X", float, 2> X_rank2;

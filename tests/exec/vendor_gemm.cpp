@@ -231,7 +231,7 @@ std::pair<std::vector<double>, std::vector<double>> both_paths(const Prog& prog,
     [&]<std::size_t... K>(std::index_sequence<K...>) {
       (
           [&] {
-            auto& v = std::get<K>(s.views());
+            auto& v = tensorlogic::get<K>(s.views());
             const auto values = random_values<double>(v.span(), 100 + K);
             for (std::size_t x = 0; x < v.span(); ++x) v.data()[x] = values[x];
             s.mark_bound(K);

@@ -62,7 +62,7 @@ template <class Store>
 void fill_all(Store& s) {
   using prog = typename Store::program_type;
   [&]<std::size_t... S>(std::index_sequence<S...>) {
-    ((tensorlogic::test::fill_random(std::get<S>(s.views()),
+    ((tensorlogic::test::fill_random(tensorlogic::get<S>(s.views()),
                   static_cast<unsigned>(std::hash<std::string_view>{}(prog::slot_name(S)) & 0xffffu), -0.9, 0.9)),
      ...);
   }(std::make_index_sequence<Store::n_slots>{});

@@ -37,6 +37,19 @@ template <std::size_t K, class... T>
 using pack_element_t =
     typename decltype(select_indexed<K>(static_cast<const type_indexer<std::index_sequence_for<T...>, T...>*>(nullptr)))::type;
 
+// A tuple whose K-th element is reached in O(1) deductions: std::get on a std::tuple deduces its base
+// _Tuple_impl<K, Head, Tail...> by walking a recursive hierarchy, a cost in the number of elements on every call; a
+// store's views (one per symbol) are read that way in every kernel launch, so on a 64-equation program each std::get
+// cost tens of milliseconds of compile time. Here each element is a direct base numbered K (tensorlogic::get).
+template <std::size_t K, class T>
+struct tuple_leaf {
+  T value{};
+};
+template <class Seq, class... T>
+struct indexed_tuple_base;
+template <std::size_t... K, class... T>
+struct indexed_tuple_base<std::index_sequence<K...>, T...> : tuple_leaf<K, T>... {};
+
 template <std::size_t K, class L>
 struct type_at;
 template <std::size_t K, class... T>
@@ -123,6 +136,20 @@ struct program_structure {
 };
 
 }  // namespace detail
+
+// A tuple of the store's views (store::views()): tensorlogic::get<K>(t) is its K-th element.
+template <class... T>
+struct indexed_tuple : detail::indexed_tuple_base<std::index_sequence_for<T...>, T...> {
+  static constexpr std::size_t size = sizeof...(T);
+};
+template <std::size_t K, class T>
+constexpr T& get(detail::tuple_leaf<K, T>& leaf) noexcept {
+  return leaf.value;
+}
+template <std::size_t K, class T>
+constexpr const T& get(const detail::tuple_leaf<K, T>& leaf) noexcept {
+  return leaf.value;
+}
 
 namespace detail {
 template <class Prog>

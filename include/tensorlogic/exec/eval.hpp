@@ -193,10 +193,10 @@ template <class Node, class Views, std::size_t... J>
 auto make_table_impl(const Views& views, const std::array<long, 8>* shapes, std::index_sequence<J...>) {
   using map = local_slots<Node>;
   exec::slot_table<std::integer_sequence<int, static_cast<int>(J)...>,
-                   decltype(slot_view_data(std::get<static_cast<std::size_t>(map::global(J))>(views), shapes[0]))...>
+                   decltype(slot_view_data(tensorlogic::get<static_cast<std::size_t>(map::global(J))>(views), shapes[0]))...>
       t{};
   ((exec::table_get<static_cast<int>(J)>::get(t) = slot_view_data(
-        std::get<static_cast<std::size_t>(map::global(J))>(views), shapes[static_cast<std::size_t>(map::global(J))])),
+        tensorlogic::get<static_cast<std::size_t>(map::global(J))>(views), shapes[static_cast<std::size_t>(map::global(J))])),
    ...);
   return t;
 }
@@ -508,7 +508,7 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
   ctx.table = make_table_for<global_t>(s.views(), s.shapes());
   for (int p = 0; p < nidx; ++p) ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
   launch_lowered<R, ctx_t, rhs_t, lhs_dims_t, out_t, rank, lhs_plain<typename eq_t::lhs_type>::value>(
-      ctx, rhs, lhs.subscripts, to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data(),
+      ctx, rhs, lhs.subscripts, to_scratch ? s.template scratch<slot>().data() : tensorlogic::get<slot>(s.views()).data(),
       s.shape(slot).data(), head::name.view(), mode, space);
 }
 
@@ -1103,7 +1103,7 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
   k.body = to_local<both_t>(sub(plan::lower_rhs<Prog>(eqr)).body);
   k.rhs = to_local<both_t>(sub(plan::lower_rhs<Prog>(eqm)));
-  k.out = std::get<slot_m>(s.views()).data();
+  k.out = tensorlogic::get<slot_m>(s.views()).data();
   const long row = exec::broadcast_split(ext, nred, kernel_t::split, k.per_row);
   R1 value = exec::lane_reducer<rop, R1>::init();
   if (all > 0 && row > 0) {
@@ -1117,7 +1117,7 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
   value = exec::lane_reducer<rop, R1>::finish(value, all);
   Kokkos::parallel_for("tensorlogic::store " + std::string(eq_r::head::name.view()),
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
-                       exec::scalar_store<R1, out_r>{std::get<slot_r>(s.views()).data(), value, exec::write_mode::assign});
+                       exec::scalar_store<R1, out_r>{tensorlogic::get<slot_r>(s.views()).data(), value, exec::write_mode::assign});
 }
 
 // Launches equation E: one vendor GEMM when the equation is exactly one, a vendor GEMM and an accumulating epilogue
@@ -1212,10 +1212,10 @@ void share_views(SubStore& sub, Store& s, bool to_scratch, std::index_sequence<S
             if (to_scratch)
               sub.template share<S>(s.template scratch<at>());
             else
-              sub.template share<S>(std::get<at>(s.views()));
+              sub.template share<S>(tensorlogic::get<at>(s.views()));
           } else {
             s.materialize_slot(at);
-            sub.template share<S>(std::get<at>(s.views()));
+            sub.template share<S>(tensorlogic::get<at>(s.views()));
           }
         }
       }(),
@@ -1388,8 +1388,8 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
   ctx.table = make_table_for<Rest>(s.views(), s.shapes());
   for (int p = 0; p < nidx; ++p) ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
   launch_tiled<T, plan, ctx_t, epi>(ctx, to_local<Rest>(rest),
-                                    std::get<Prog::slot_of(first::symbol::name.view())>(s.views()),
-                                    std::get<Prog::slot_of(second::symbol::name.view())>(s.views()),
+                                    tensorlogic::get<Prog::slot_of(first::symbol::name.view())>(s.views()),
+                                    tensorlogic::get<Prog::slot_of(second::symbol::name.view())>(s.views()),
                                     s.shape(head_slot).data(), pos.data(), out, gemm_alpha<T>(s, gemm_eq.rhs),
                                     accumulate, GemmEq::head::name.view(), space);
 }
@@ -1399,7 +1399,7 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
   using form = tiled_form<Eq>;
   using lhs_t = typename Eq::lhs_type;
   constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(Eq::head::name.view()));
-  auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+  auto* out = to_scratch ? s.template scratch<slot>().data() : tensorlogic::get<slot>(s.views()).data();
   const bool acc = mode == exec::write_mode::accumulate;
   // the term added to the product, lowered to a descriptor the epilogue evaluates at C's cells
   auto lowered = [&](const auto& term) {
@@ -1440,7 +1440,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
   using memory = typename Store::memory_space;
   if constexpr (vendor_gemm_runs<eq_t, memory>()) {
     if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
-      auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+      auto* out = to_scratch ? s.template scratch<slot>().data() : tensorlogic::get<slot>(s.views()).data();
       vendor_gemm<eq_t>(s, space, eq, out, mode == exec::write_mode::accumulate);
       return;
     }
@@ -1450,7 +1450,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
       using lhs_t = typename eq_t::lhs_type;
       using product_t = std::remove_cvref_t<decltype(std::get<side>(eq.rhs.args))>;
       using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(eq.rhs.args))>;
-      auto* out = to_scratch ? s.template scratch<slot>().data() : std::get<slot>(s.views()).data();
+      auto* out = to_scratch ? s.template scratch<slot>().data() : tensorlogic::get<slot>(s.views()).data();
       vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, std::get<side>(eq.rhs.args)}, out,
                   mode == exec::write_mode::accumulate);
       launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(eq.rhs.args)}, s, space, to_scratch,
@@ -1464,7 +1464,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
       using gn = gemm_normalizer<eq_t, memory>;
       using lhs_t = typename eq_t::lhs_type;
       vendor_gemm(s, space, equation<lhs_t, typename gn::product>{eq.lhs, gn::product_of(eq)},
-                  std::get<slot>(s.views()).data(), false);
+                  tensorlogic::get<slot>(s.views()).data(), false);
       launch_kernel<Prog>(gn::rewritten(eq), s, space, false, exec::write_mode::assign);
       return;
     }
@@ -1476,7 +1476,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
       using inner_t = std::remove_cvref_t<decltype(std::get<0>(eq.rhs.args))>;
       constexpr op f = eq_t::rhs_type::operation;
       const auto& inner = std::get<0>(eq.rhs.args);
-      auto* out = std::get<slot>(s.views()).data();
+      auto* out = tensorlogic::get<slot>(s.views()).data();
       if constexpr (gemm_outer<eq_t, memory>::kind == 1) {
         vendor_gemm(s, space, equation<lhs_t, inner_t>{eq.lhs, inner}, out, false);
         launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,

@@ -305,7 +305,7 @@ struct attention_fusion {
 
   template <class Sym, class Store>
   static auto* data(Store& s) {
-    return std::get<Prog::slot_of(Sym::name.view())>(s.views()).data();
+    return tensorlogic::get<Prog::slot_of(Sym::name.view())>(s.views()).data();
   }
   template <class Sym, class Store>
   static long extent(const Store& s, int dim) {

@@ -299,7 +299,7 @@ class store {
   struct views_of;
   template <class... S>
   struct views_of<type_list<S...>> {
-    using type = std::tuple<view_type<S>...>;
+    using type = indexed_tuple<view_type<S>...>;
   };
 
  public:
@@ -365,14 +365,14 @@ class store {
     ensure_allocated<static_cast<std::size_t>(slot)>();
     materialize(slot);
     bound_[slot] = true;
-    return std::get<slot>(views_);
+    return tensorlogic::get<slot>(views_);
   }
   template <class Sym>
   const auto& operator[](const Sym&) const {
     constexpr int slot = slot_checked<Sym>();
     const_cast<store&>(*this).template ensure_allocated<static_cast<std::size_t>(slot)>();
     materialize(slot);
-    return std::get<slot>(views_);
+    return tensorlogic::get<slot>(views_);
   }
   // Whether a slot is allocated on first use (detail::on_demand_slots: attention scores a fused kernel may never write).
   static constexpr bool on_demand(std::size_t slot) { return detail::on_demand_slots<Prog>::table[slot]; }
@@ -380,14 +380,14 @@ class store {
   template <std::size_t Slot>
   void ensure_allocated() {
     if constexpr (on_demand(Slot)) {
-      auto& v = std::get<Slot>(views_);
+      auto& v = tensorlogic::get<Slot>(views_);
       if (v.data() == nullptr) v = make_view(v, Slot, "tensorlogic");
     }
   }
   // Whether a slot's view holds memory now (an on-demand slot before its first use does not).
   template <std::size_t Slot>
   bool allocated() const {
-    return !on_demand(Slot) || std::get<Slot>(views_).data() != nullptr;
+    return !on_demand(Slot) || tensorlogic::get<Slot>(views_).data() != nullptr;
   }
   // Whether a symbol's values are still to be computed on first read (see operator[]).
   template <class Sym>
@@ -424,7 +424,7 @@ class store {
   // Shares another store's view for a slot (its shape is the view's) and marks it bound.
   template <std::size_t Slot>
   void share(const view_type<symbol_at<Slot>>& v) {
-    std::get<Slot>(views_) = v;
+    tensorlogic::get<Slot>(views_) = v;
     if constexpr (symbol_at<Slot>::rank > 0)
       for (std::size_t d = 0; d < symbol_at<Slot>::rank; ++d) shape_[Slot][d] = static_cast<long>(v.extent(d));
     bound_[Slot] = true;
@@ -432,7 +432,7 @@ class store {
   // Allocates a slot's view without initializing it (a temporary every element of which is written before it is read).
   template <std::size_t Slot>
   void allocate_uninitialized() {
-    auto& v = std::get<Slot>(views_);
+    auto& v = tensorlogic::get<Slot>(views_);
     v = make_view(v, Slot, "tensorlogic::temporary", false);
   }
   // Computes a slot deferred to its first read now (see operator[]).
@@ -453,7 +453,7 @@ class store {
   // A second buffer for a slot (Jacobi updates of self-reading groups, fixpoint change detection).
   template <std::size_t Slot>
   auto& scratch() {
-    return scratch_of(std::get<Slot>(scratch_), Slot);
+    return scratch_of(tensorlogic::get<Slot>(scratch_), Slot);
   }
 
   template <class Sym>
@@ -494,8 +494,8 @@ class store {
     [&]<std::size_t... S>(std::index_sequence<S...>) {
       using entry = void (*)(void*, void*, fn_t&);
       static constexpr entry table[] = {&call_as<view_type<symbol_at<S>>, fn_t>..., nullptr};
-      void* const views[] = {static_cast<void*>(&std::get<S>(views_))..., nullptr};
-      void* const scratch[] = {static_cast<void*>(&std::get<S>(scratch_))..., nullptr};
+      void* const views[] = {static_cast<void*>(&tensorlogic::get<S>(views_))..., nullptr};
+      void* const scratch[] = {static_cast<void*>(&tensorlogic::get<S>(scratch_))..., nullptr};
       table[slot](views[slot], scratch[slot], f);
     }(std::make_index_sequence<n_slots>{});
   }

@@ -443,7 +443,7 @@ void vendor_gemm(Store& s, const Space& space, const Eq& eq, typename Eq::head::
   constexpr int head_slot = Prog::slot_of(Eq::head::name.view());
   const auto& shape = s.shape(head_slot);
   auto view_of = [&]<class Ref>(Ref*) -> const auto& {
-    return std::get<Prog::slot_of(Ref::symbol::name.view())>(s.views());
+    return tensorlogic::get<Prog::slot_of(Ref::symbol::name.view())>(s.views());
   };
   const auto& vf = view_of(static_cast<first*>(nullptr));
   const auto& vs = view_of(static_cast<second*>(nullptr));

@@ -109,7 +109,7 @@ std::optional<host_tensor<T>> find_tensor(const Store& store, std::string_view n
   std::optional<host_tensor<T>> out;
   [&]<std::size_t... S>(std::index_sequence<S...>) {
     (void)((Store::template symbol_at<S>::name.view() == name
-                ? (out = copy_to_host<T>(std::get<S>(store.views())), true)
+                ? (out = copy_to_host<T>(tensorlogic::get<S>(store.views())), true)
                 : false) ||
            ...);
   }(std::make_index_sequence<Store::n_slots>{});
