@@ -39,6 +39,8 @@ static_assert(std::is_same_v<tl::detail::pack_element_t<2, int, float, int>, int
 constexpr tl::indexed_tuple<int, float, int> three{{{7}, {2.5f}, {9}}};
 static_assert(tl::get<0>(three) == 7 && tl::get<1>(three) == 2.5f && tl::get<2>(three) == 9);
 static_assert(std::is_same_v<decltype(tl::get<1>(three)), const float&> && decltype(three)::size == 3);
+static_assert(std::is_same_v<tl::detail::element_t<1, decltype(three)>, float>);
+static_assert(tl::detail::apply_tuple([](int a, float b, int c) { return a + b + c; }, three) == 18.5f);
 static_assert([] {
   tl::indexed_tuple<int, int> t{};
   tl::get<1>(t) = 4;
@@ -89,7 +91,7 @@ inline constexpr tl::tensor<"V", double, 2> V;
 inline constexpr tl::tensor<"U", double, 1> U;
 constexpr auto valued = tl::program(U(i) = 2.5 * tl::max(j, V(i, j + 3) * (j < i + 2)) - 0.25 * V(i, (j + 1) / 2));
 using PV = std::remove_cvref_t<decltype(valued)>;
-constexpr auto lv = tl::plan::lower_rhs<PV>(std::get<0>(valued.equations));
+constexpr auto lv = tl::plan::lower_rhs<PV>(tl::get<0>(valued.equations));
 static_assert(lv.a.a.value == 2.5);
 static_assert(lv.a.b.body.b.b.offset == 2 && lv.a.b.body.b.b.coef[0] == 1 && lv.a.b.body.b.b.divisor == 1);
 static_assert(lv.a.b.body.a.subscripts.tail.head.offset == 3);
@@ -111,9 +113,9 @@ constexpr auto stack = tl::program(H1(n, o) = tl::tanh(W1(o, i) * H0(n, i) + b1(
                                    H2(n, i) = tl::tanh(W2(i, o) * H1(n, o) + b2(i)),
                                    H0(n, i) = tl::tanh(W1(i, o) * H1(n, o) + b2(i) * b2(i)));
 using PS = std::remove_cvref_t<decltype(stack)>;
-using r1 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(std::get<0>(stack.equations))>>;
-using r2 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(std::get<1>(stack.equations))>>;
-using r3 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(std::get<2>(stack.equations))>>;
+using r1 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(tl::get<0>(stack.equations))>>;
+using r2 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(tl::get<1>(stack.equations))>>;
+using r3 = tl::plan::lowered_rhs_t<PS, std::remove_cvref_t<decltype(tl::get<2>(stack.equations))>>;
 using map1 = tl::detail::local_slots<r1>;
 using map3 = tl::detail::local_slots<r3>;
 static_assert(map1::count == 3 && map1::global(0) == PS::slot_of("W1") && map1::global(1) == PS::slot_of("H0") &&

@@ -142,7 +142,7 @@ TEST_CASE("the tiled GEMM kernel on a batched GEMM", "[exec][gemm][tiled]") {
   constexpr tl::tensor<"Y", float, 3> Y;
   constexpr tl::tensor<"Z", float, 3> Z;
   constexpr auto prog = tl::program(Z(i, bi, k) = X(bi, i, j) * Y(bi, k, j));
-  static_assert(tl::detail::tiled_form<std::remove_cvref_t<decltype(std::get<0>(prog.equations))>>::kind == 1);
+  static_assert(tl::detail::tiled_form<std::remove_cvref_t<decltype(tl::get<0>(prog.equations))>>::kind == 1);
   for (const shape& sh : {shape{70, 33, 65}, shape{1, 1, 1}, shape{9, 300, 2}}) {
     const std::size_t nb = 3;
     const auto x = random_values<float>(nb * sh.ni * sh.nj, 5), y = random_values<float>(nb * sh.nk * sh.nj, 6);
@@ -171,7 +171,7 @@ TEST_CASE("the tiled GEMM kernel's epilogue at batch and multi-subscript coordin
   constexpr tl::tensor<"T", double, 3> T;
   // batch subscript b between C's row and column groups; the added term reads every coordinate
   constexpr auto batched = tl::program(Z(i, bi, k) = tl::tanh(X(bi, i, j) * Y(bi, k, j) + T(k, bi, i)));
-  static_assert(tl::detail::tiled_form<std::remove_cvref_t<decltype(std::get<0>(batched.equations))>>::kind == 4);
+  static_assert(tl::detail::tiled_form<std::remove_cvref_t<decltype(tl::get<0>(batched.equations))>>::kind == 4);
   const std::size_t ni = 70, nj = 33, nk = 260, nb = 3;
   const auto x = random_values<double>(nb * ni * nj, 7), y = random_values<double>(nb * nk * nj, 8),
              t = random_values<double>(nk * nb * ni, 9);
@@ -204,7 +204,7 @@ TEST_CASE("the tiled GEMM kernel's epilogue at batch and multi-subscript coordin
   constexpr tl::tensor<"bt", double, 2> bt;
   constexpr tl::tensor<"sc", double, 2> sc;
   constexpr auto heads = tl::program(Qt(n, p, h, d) = Wt(h, d, e) * Xt(n, p, e) + bt(h, d) * sc(n, p));
-  static_assert(tl::detail::tiled_form<std::remove_cvref_t<decltype(std::get<0>(heads.equations))>>::kind == 2);
+  static_assert(tl::detail::tiled_form<std::remove_cvref_t<decltype(tl::get<0>(heads.equations))>>::kind == 2);
   const std::size_t nn = 3, np = 5, nh = 2, nd = 7, ne = 9;
   const auto w = random_values<double>(nh * nd * ne, 10), xv = random_values<double>(nn * np * ne, 11),
              bv = random_values<double>(nh * nd, 12), sv = random_values<double>(nn * np, 13);

@@ -205,7 +205,7 @@ TEST_CASE("a three-factor chain equals the naive loops in every order and path",
         fill(st[C], 13);
         tl::bind(st, alpha, 0.75);
         tl::eval(prog, st);
-        using order = tl::detail::contraction_order<std::remove_cvref_t<decltype(std::get<0>(prog.equations))>>;
+        using order = tl::detail::contraction_order<std::remove_cvref_t<decltype(tl::get<0>(prog.equations))>>;
         const auto ext = [&](int t) {
           const std::string name(order::term.name[t]);
           return name == "i" ? ni : name == "j" ? nj : name == "k" ? nk : nl;

@@ -924,13 +924,13 @@ constexpr auto gradient(const Prog& prog, const Loss& loss, wrt_list<W...> w) {
     return prog;  // stops here: one error, not a cascade
   } else {
   // forward equations, with outer chains over projections split into pre tensors
-  using original_t = std::remove_cvref_t<decltype(prog.equations)>;
+  using original_t = decltype(detail::equations_of(prog));  // a std::tuple
   const auto forward = [&]<std::size_t... E>(std::index_sequence<E...>) {
     return std::tuple_cat(detail::ad::rewrite_forward<
                           E,
                           detail::ad::needs_adjoint(std::tuple_element_t<E, original_t>::head::name.view(),
                                                     static_cast<original_t*>(nullptr), static_cast<Loss*>(nullptr),
-                                                    static_cast<wrt_list<W...>*>(nullptr))>(std::get<E>(prog.equations))...);
+                                                    static_cast<wrt_list<W...>*>(nullptr))>(tensorlogic::get<E>(prog.equations))...);
   }(std::make_index_sequence<Prog::size>{});
   using forward_t = std::remove_cvref_t<decltype(forward)>;
   // relations are not differentiable: they carry no adjoint and their equations are constants here

@@ -150,6 +150,17 @@ template <std::size_t K, class T>
 constexpr const T& get(const detail::tuple_leaf<K, T>& leaf) noexcept {
   return leaf.value;
 }
+namespace detail {
+// The K-th element type of an indexed tuple, and f(elements...) of one.
+template <std::size_t K, class Tuple>
+using element_t = std::remove_cvref_t<decltype(tensorlogic::get<K>(std::declval<const Tuple&>()))>;
+template <class F, class... T>
+constexpr decltype(auto) apply_tuple(F&& f, const indexed_tuple<T...>& t) {
+  return [&]<std::size_t... K>(std::index_sequence<K...>) -> decltype(auto) {
+    return f(tensorlogic::get<K>(t)...);
+  }(std::index_sequence_for<T...>{});
+}
+}  // namespace detail
 
 namespace detail {
 template <class Prog>
@@ -159,9 +170,10 @@ constexpr void diagnose_program();
 // tl::program(eqs...) (class template argument deduction) builds the program value; whole-program checks fire here.
 template <class... Eqs>
 struct program {
-  std::tuple<Eqs...> equations;
+  // (an indexed tuple: std::get on a std::tuple costs compile time in the square of its size on every call)
+  indexed_tuple<Eqs...> equations;
 
-  constexpr program(const Eqs&... eqs) : equations(eqs...) { detail::diagnose_program<program>(); }
+  constexpr program(const Eqs&... eqs) : equations{{{eqs}...}} { detail::diagnose_program<program>(); }
 
   static constexpr std::size_t size = sizeof...(Eqs);
   using all_symbols = typename detail::concat_all<
@@ -291,7 +303,7 @@ struct extent_conflict {
   std::size_t a = 0, b = 0;
 };
 template <class... E>
-constexpr extent_conflict find_extent_conflict(std::tuple<E...>*) {
+constexpr extent_conflict find_extent_conflict(indexed_tuple<E...>*) {
   index_use_list u;
   (E::lhs_type::index_uses(u), ...);
   (E::rhs_type::index_uses(u), ...);
@@ -332,7 +344,7 @@ struct is_program<program<E...>> : std::true_type {};
 template <class P>
 constexpr auto equations_of(const P& p) {
   if constexpr (is_program<P>::value)
-    return p.equations;
+    return apply_tuple([](const auto&... e) { return std::tuple(e...); }, p.equations);
   else
     return std::tuple<P>(p);
 }

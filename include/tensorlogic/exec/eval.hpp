@@ -281,11 +281,11 @@ template <class Eq>
 using equation_at = std::remove_cvref_t<Eq>;
 template <std::size_t E, class Prog>
 constexpr bool is_flat_map(const Prog&) {
-  return flat_kernel<Prog, equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>>::value;
+  return flat_kernel<Prog, equation_at<element_t<E, decltype(Prog::equations)>>>::value;
 }
 template <std::size_t E, class Prog>
 constexpr bool is_column_reduction(const Prog&) {
-  return flat_kernel<Prog, equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>>::column;
+  return flat_kernel<Prog, equation_at<element_t<E, decltype(Prog::equations)>>>::column;
 }
 
 // The library's own tiled GEMM kernel (exec/tiled_gemm.hpp) takes the GEMM-shaped equations the vendor path takes, with
@@ -557,7 +557,7 @@ constexpr const char* path_name(path_kind k) {
 // generic coordinate kernel.
 template <std::size_t E, class Prog, class Mem, class Sub = plan::no_inlining, bool Vendor = true, bool Tiled = true>
 constexpr path_kind kernel_path() {
-  using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
+  using eq_t = equation_at<element_t<E, decltype(Prog::equations)>>;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
   if constexpr (Vendor && attention_pairs<Prog>::pairs.role[E] != 0 &&
                 Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
@@ -617,7 +617,7 @@ inline bool& elementwise_fusion_flag() {
 }
 
 template <class Prog, std::size_t E>
-using equation_of = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
+using equation_of = equation_at<element_t<E, decltype(Prog::equations)>>;
 template <class Prog, std::size_t E>
 using lowered_rhs_of = decltype(plan::lower_rhs<Prog>(std::declval<const equation_of<Prog, E>&>()));
 template <class Prog, std::size_t E>
@@ -749,7 +749,7 @@ inline constexpr bool constant_subscript<index_affine<Dv>> = true;
 
 template <std::size_t E, class Prog>
 constexpr bool has_constant_lhs_dim() {
-  using eq_t = std::tuple_element_t<E, decltype(Prog::equations)>;
+  using eq_t = element_t<E, decltype(Prog::equations)>;
   bool c = false;
   [&]<class S, class... D>(ref<S, D...>*) {
     ((c = c || constant_subscript<D>), ...);
@@ -1096,8 +1096,8 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
     launch_unfused<M>(prog, s, space, false, exec::write_mode::assign, sub);
     return;
   }
-  const auto& eqr = std::get<R>(prog.equations);
-  const auto& eqm = std::get<M>(prog.equations);
+  const auto& eqr = tensorlogic::get<R>(prog.equations);
+  const auto& eqm = tensorlogic::get<M>(prog.equations);
   kernel_t k{};
   k.ctx.table = make_table_for<both_t>(s.views(), s.shapes());
   for (int p = 0; p < nidx; ++p) k.ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
@@ -1135,7 +1135,7 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
                 Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Store::memory_space>::accessible) {
     using fusion = attention_fusion<Prog, E>;
     constexpr std::size_t slot =
-        static_cast<std::size_t>(Prog::slot_of(std::tuple_element_t<E, decltype(Prog::equations)>::head::name.view()));
+        static_cast<std::size_t>(Prog::slot_of(element_t<E, decltype(Prog::equations)>::head::name.view()));
     if constexpr (fusion::role == 1) s.defer(slot, nullptr);
     if (mode == exec::write_mode::assign && !to_scratch && fusion::runs(prog, s)) {
       if constexpr (fusion::role == 2) {
@@ -1163,7 +1163,7 @@ void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scr
   using plan_t = inline_plan<Prog, typename Store::memory_space>;
   if constexpr (plan_t::any) {
     constexpr std::size_t slot =
-        static_cast<std::size_t>(Prog::slot_of(std::tuple_element_t<E, decltype(Prog::equations)>::head::name.view()));
+        static_cast<std::size_t>(Prog::slot_of(element_t<E, decltype(Prog::equations)>::head::name.view()));
     using sub_t = plan::inliner<Prog, plan_t>;
     constexpr bool reads = reads_marked<Prog>(plan_t::defining, E);
     constexpr bool inlined = plan_t::defining[slot] == static_cast<int>(E);
@@ -1207,7 +1207,7 @@ void share_views(SubStore& sub, Store& s, bool to_scratch, std::index_sequence<S
         constexpr int slot = Prog::slot_of(sym::name.view());
         if constexpr (slot >= 0) {
           constexpr std::size_t at = static_cast<std::size_t>(slot);
-          using head = typename std::tuple_element_t<Sub::size - 1, decltype(Sub::equations)>::head;
+          using head = typename element_t<Sub::size - 1, decltype(Sub::equations)>::head;
           if constexpr (sym::name.view() == head::name.view()) {
             if (to_scratch)
               sub.template share<S>(s.template scratch<at>());
@@ -1289,7 +1289,7 @@ int executed_order(Store& s) {
 
 template <std::size_t E, class Prog, class Store, class Space>
 bool launch_ordered(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
-  using eq_t = std::remove_cvref_t<decltype(std::get<E>(prog.equations))>;
+  using eq_t = std::remove_cvref_t<decltype(tensorlogic::get<E>(prog.equations))>;
   using order = contraction_order<eq_t>;
   if constexpr (order::count == 0 || eq_t::is_relation) {
     return false;
@@ -1303,7 +1303,7 @@ bool launch_ordered(const Prog& prog, Store& s, const Space& space, bool to_scra
     }
     auto& state = *static_cast<ordered_state*>(slot.get());
     if (state.choice < 0) return false;
-    const auto& eq = std::get<E>(prog.equations);
+    const auto& eq = tensorlogic::get<E>(prog.equations);
     [&]<int... K>(std::integer_sequence<int, K...>) {
       ((state.choice == K ? launch_order<K, Prog>(eq, s, state, space, to_scratch, mode) : void()), ...);
     }(std::make_integer_sequence<int, order::count>{});
@@ -1429,7 +1429,7 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
 template <std::size_t E, class Prog, class Store, class Space, class Sub>
 void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
                     const Sub& sub) {
-  const auto& eq = std::get<E>(prog.equations);
+  const auto& eq = tensorlogic::get<E>(prog.equations);
   using eq_t = std::remove_cvref_t<decltype(eq)>;
   // an attention-scores tensor the store allocates on first use (exec/store.hpp) is written here, so it needs memory
   s.template ensure_allocated<static_cast<std::size_t>(Prog::slot_of(eq_t::head::name.view()))>();
@@ -1513,7 +1513,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
 template <std::size_t E, class Prog, class Mem = Kokkos::HostSpace, bool Vendor = true, bool Tiled = true>
 constexpr const char* execution_path() {
   using plan_t = inline_plan<Prog, Mem>;
-  using eq_t = equation_at<std::tuple_element_t<E, decltype(Prog::equations)>>;
+  using eq_t = equation_at<element_t<E, decltype(Prog::equations)>>;
   constexpr int slot = Prog::slot_of(eq_t::head::name.view());
   using pairs_t = reduction_pairs<Prog, Mem>;
   if constexpr (plan_t::defining[static_cast<std::size_t>(slot)] == static_cast<int>(E))
@@ -1615,7 +1615,7 @@ struct runner {
   static void check_subscripts(const Prog& prog, const Store& s, std::index_sequence<E...>) {
     (
         [&] {
-          const auto& eq = std::get<E>(prog.equations);
+          const auto& eq = tensorlogic::get<E>(prog.equations);
           using head = typename std::remove_cvref_t<decltype(eq)>::head;
           constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
           exec::lhs_dim dims[head::rank > 0 ? head::rank : 1];

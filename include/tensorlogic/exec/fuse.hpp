@@ -217,7 +217,7 @@ template <class Prog>
 struct attention_pairs {
   static constexpr int n = static_cast<int>(Prog::size);
   template <std::size_t E>
-  using eq_at = std::remove_cvref_t<std::tuple_element_t<E, decltype(Prog::equations)>>;
+  using eq_at = std::remove_cvref_t<element_t<E, decltype(Prog::equations)>>;
 
   template <std::size_t E>
   static constexpr std::string_view scores_name() {
@@ -318,7 +318,7 @@ struct attention_fusion {
   static bool runs(const Prog& prog, const Store& s) {
     if (!attention_fusion_flag() || !vendor_gemm_flag()) return false;
     if constexpr (sc::body::masked) {
-      const auto& body = std::get<scores_eq>(prog.equations).rhs.body;
+      const auto& body = tensorlogic::get<scores_eq>(prog.equations).rhs.body;
       const auto& cmp = std::get<0>(body.args);
       const double fill = std::get<2>(body.args).value;
       using A = std::remove_cvref_t<decltype(cmp.a)>;
@@ -386,7 +386,7 @@ struct attention_fusion {
     layout.ld[1] = st[1][static_cast<std::size_t>(position_in<KR>(sc::q))];
     layout.ld[2] = st[2][static_cast<std::size_t>(position_in<VR>(sc::q))];
     layout.ld[3] = st[3][static_cast<std::size_t>(position_in<OR>(sc::p))];
-    const auto& scores = std::get<scores_eq>(prog.equations);
+    const auto& scores = tensorlogic::get<scores_eq>(prog.equations);
     const T scale = gemm_alpha<T>(s, sc::body::product_of(scores.rhs.body));
     exec::tiled_attention<T> t{data<Q>(s),
                                data<K>(s),

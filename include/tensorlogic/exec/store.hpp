@@ -251,7 +251,7 @@ inline constexpr bool is_softmax_rhs<normalization<norm_op::softmax, Idx, Body>>
 template <class Prog>
 struct on_demand_slots {
   template <std::size_t E>
-  using eq_at = std::remove_cvref_t<std::tuple_element_t<E, decltype(Prog::equations)>>;
+  using eq_at = std::remove_cvref_t<element_t<E, decltype(Prog::equations)>>;
   template <std::size_t E>
   static constexpr bool reads(std::string_view name) {
     bool r = false;
@@ -531,7 +531,7 @@ class store {
           },
           r.dims);
     };
-    std::apply([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); }, prog.equations);
+    tensorlogic::detail::apply_tuple([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); }, prog.equations);
   }
 
   // Each tensor's shape from how the program subscripts it (detail::shape_visitor); references that use a dimension
@@ -542,7 +542,7 @@ class store {
     const detail::shape_pass pass{&Prog::slot_of, &Prog::index_position, extent_.data(), shape_.data(),
                                   dim_name_.data(), plain.data(), may_have_dimension_indices};
     const detail::shape_visitor visit{&pass};
-    std::apply([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); },
+    tensorlogic::detail::apply_tuple([&](const auto&... eq) { ((visit(eq.lhs), detail::for_each_ref(eq.rhs, visit)), ...); },
                prog.equations);
     // A dimension reached only by index expressions holds at least one cell; a plain index may have extent 0.
     for (std::size_t s = 0; s < n_slots; ++s)

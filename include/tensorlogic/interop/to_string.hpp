@@ -170,7 +170,7 @@ std::string to_string(const equation<L, R>& eq) {
 template <class... E>
 std::string to_string(const program<E...>& prog) {
   std::string s;
-  std::apply([&](const auto&... eq) { ((s += to_string(eq) + "\n"), ...); }, prog.equations);
+  tensorlogic::detail::apply_tuple([&](const auto&... eq) { ((s += to_string(eq) + "\n"), ...); }, prog.equations);
   return s;
 }
 

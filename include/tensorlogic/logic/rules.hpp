@@ -233,7 +233,7 @@ constexpr void diagnose_rule() {
 
 template <class Prog>
 constexpr bool diagnose_rules() {
-  [&]<class... E>(std::tuple<E...>*) { (diagnose_rule<E>(), ...); }(static_cast<decltype(Prog::equations)*>(nullptr));
+  [&]<class... E>(indexed_tuple<E...>*) { (diagnose_rule<E>(), ...); }(static_cast<decltype(Prog::equations)*>(nullptr));
   return true;
 }
 
@@ -338,7 +338,7 @@ std::vector<rule> rules_of(const Prog& prog) {
   static_assert(detail::diagnose_rules<Prog>());
   std::vector<rule> out;
   int e = 0;
-  std::apply(
+  tensorlogic::detail::apply_tuple(
       [&](const auto&... eq) {
         auto one = [&](const auto& q) {
           using Eq = std::remove_cvref_t<decltype(q)>;

@@ -211,7 +211,7 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
   };
   const char* const* paths = detail::current_execution_paths<Prog, typename Store::memory_space>();
   std::size_t index = 0;
-  std::apply(
+  tensorlogic::detail::apply_tuple(
       [&](const auto&... eq) {
         auto one = [&](const auto& q) {
           using Eq = std::remove_cvref_t<decltype(q)>;

@@ -28,7 +28,7 @@ struct inliner {
   const Prog* prog = nullptr;
 
   template <std::size_t E>
-  using equation_t = std::remove_cvref_t<std::tuple_element_t<E, decltype(Prog::equations)>>;
+  using equation_t = std::remove_cvref_t<tensorlogic::detail::element_t<E, decltype(Prog::equations)>>;
   template <std::size_t E>
   using lhs_dims_t = decltype(lower_lhs<Prog>(std::declval<const equation_t<E>&>()).subscripts);
 
@@ -38,7 +38,7 @@ struct inliner {
     constexpr int e = Slot >= 0 && static_cast<std::size_t>(Slot) < Plan::defining.size() ? Plan::defining[Slot] : -1;
     if constexpr (e >= 0) {
       if constexpr (std::is_same_v<Dims, lhs_dims_t<static_cast<std::size_t>(e)>>)
-        return (*this)(lower_rhs<Prog>(std::get<static_cast<std::size_t>(e)>(prog->equations)));
+        return (*this)(lower_rhs<Prog>(tensorlogic::get<static_cast<std::size_t>(e)>(prog->equations)));
       else
         return n;
     } else {
