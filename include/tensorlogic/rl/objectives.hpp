@@ -192,13 +192,15 @@ constexpr auto token_loss_equations() {
     else
       return clipped;
   };
-  // -mask, times the truncated importance weight when there is one (without it, no factor of 1 for every kernel to
-  // multiply by)
-  constexpr auto neg_mask = [] {
+  // The mask, times the truncated importance weight when there is one (without it, no factor of 1 for every kernel to
+  // multiply by). A token's loss is the negated product -(mask ... x), not -1 * mask ... x: the derivative of the
+  // product with respect to its last factor is then the product of the others in the same order, which the fused
+  // pass of loss and gradient computes once for both (a constant -1 in each would be two values to multiply by).
+  constexpr auto masked = [] {
     if constexpr (TruncatedIS)
-      return -1.0 * mask(p, g, t) * tensorlogic::stop_grad(tis_weight(p, g, t));
+      return mask(p, g, t) * tensorlogic::stop_grad(tis_weight(p, g, t));
     else
-      return -1.0 * mask(p, g, t);
+      return mask(p, g, t);
   };
   constexpr auto tis_eq = [] {
     if constexpr (TruncatedIS)
@@ -212,20 +214,18 @@ constexpr auto token_loss_equations() {
         tis_eq(),
         std::tuple(is_weight(p, g, t) = tensorlogic::min(tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)), eps_max),
                    // the loss reads the weight the program keeps (one exp per token, not one per reader)
-                   token_loss(p, g, t) = neg_mask() * tensorlogic::stop_grad(is_weight(p, g, t)) *
-                                         advantage(p, g) * logp(p, g, t)));
+                   token_loss(p, g, t) = -(masked() * tensorlogic::stop_grad(is_weight(p, g, t)) *
+                                           advantage(p, g) * logp(p, g, t))));
   } else if constexpr (Loss == loss_kind::grpo) {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
-                   token_loss(p, g, t) = neg_mask() *
-                                         surrogate(ratio(p, g, t), 1.0 - clip_eps, 1.0 + clip_eps)));
+                   token_loss(p, g, t) = -(masked() * surrogate(ratio(p, g, t), 1.0 - clip_eps, 1.0 + clip_eps))));
   } else if constexpr (Loss == loss_kind::dapo) {
     return std::tuple_cat(
         tis_eq(),
         std::tuple(ratio(p, g, t) = tensorlogic::exp(logp(p, g, t) - logp_old(p, g, t)),
-                   token_loss(p, g, t) = neg_mask() *
-                                         surrogate(ratio(p, g, t), 1.0 - clip_low, 1.0 + clip_high)));
+                   token_loss(p, g, t) = -(masked() * surrogate(ratio(p, g, t), 1.0 - clip_low, 1.0 + clip_high))));
   } else {
     return std::tuple_cat(
         tis_eq(),
@@ -233,10 +233,10 @@ constexpr auto token_loss_equations() {
                                          tensorlogic::max(comp_len(p, g), 1.0),
                    seq_ratio(p, g) = tensorlogic::exp(seq_log_ratio(p, g)),
                    token_loss(p, g, t) =
-                       neg_mask() *
-                       tensorlogic::min(seq_ratio(p, g) * advantage(p, g),
-                                        tensorlogic::clamp(seq_ratio(p, g), 1.0 - clip_low, 1.0 + clip_high) *
-                                            advantage(p, g))));
+                       -(masked() *
+                         tensorlogic::min(seq_ratio(p, g) * advantage(p, g),
+                                          tensorlogic::clamp(seq_ratio(p, g), 1.0 - clip_low, 1.0 + clip_high) *
+                                              advantage(p, g)))));
   }
 }
 
