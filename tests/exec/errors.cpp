@@ -55,6 +55,27 @@ TEST_CASE("an unbound input is named and nothing runs", "[errors]") {
   CHECK(t[Y](0) == 42);
 }
 
+TEST_CASE("a view of another shape assigned through s[T] is named and nothing runs", "[errors]") {
+  // s[T] = v replaces the store's view without tl::bind's checks; tl::eval refuses it before any kernel writes
+  tl::store s(prog, tl::extents(i = 2, j = 4));
+  tl::bind(s, eps, 1.0);
+  s[W](0, 0) = 1;
+  s[X](0) = 1;
+  using view_t = std::remove_cvref_t<decltype(s[Y])>;
+  view_t bigger("Y, larger", 3);
+  for (int a = 0; a < 3; ++a) bigger(a) = 42;
+  s[Y] = bigger;
+  CHECK_THROWS_WITH(tl::eval(prog, s), Catch::Contains("tensorlogic: tensor Y: dimension 0 (index i) of its view has "
+                                                       "extent 3 but the store's is 2"));
+  for (int a = 0; a < 3; ++a) CHECK(bigger(a) == 42);
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> w("w", 2, 5);
+  s[W] = w;  // an input too
+  s[Y] = view_t("Y", 2);
+  CHECK_THROWS_WITH(tl::eval(prog, s), Catch::Contains("tensor W: dimension 1 (index j) of its view has extent 5"));
+  s[W] = Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace>("W", 2, 4);
+  CHECK_NOTHROW(tl::eval(prog, s));  // the store's extents again
+}
+
 TEST_CASE("binding a view of the wrong extent names tensor, dimension and index", "[errors]") {
   tl::store s(prog, tl::extents(i = 2, j = 4));
   Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> w("w", 2, 5);

@@ -1624,7 +1624,9 @@ struct runner {
         ...);
   }
 
-  // Inputs (symbols no equation defines) must be bound before anything runs.
+  // Inputs (symbols no equation defines) must be bound before anything runs, and every view must have the store's
+  // extents: a view assigned through s[T] = v replaces the store's without its checks (tl::bind makes them), and the
+  // kernels address a tensor by the store's shape.
   static void check_inputs(const Prog& prog, const Store& s) {
     check_subscripts(prog, s, std::make_index_sequence<Prog::size>{});
     constexpr auto& st = Prog::structure;
@@ -1635,6 +1637,19 @@ struct runner {
         throw error("tensor " + std::string(Prog::slot_name(slot)) +
                     " is read by the program but was never bound (use tl::bind or write s[" +
                     std::string(Prog::slot_name(slot)) + "])");
+      const_cast<Store&>(s).visit_slot(slot, false, [&](const auto& v, const auto&) {
+        constexpr std::size_t rank = static_cast<std::size_t>(std::remove_cvref_t<decltype(v)>::rank);
+        if (v.data() == nullptr) return;  // an on-demand slot not allocated yet
+        for (std::size_t d = 0; d < rank; ++d)
+          if (static_cast<long>(v.extent(d)) != s.shape(slot)[d]) {
+            const std::string name(Prog::slot_name(slot)), idx = s.dim_index_name(slot, d);
+            throw error("tensor " + name + ": dimension " + std::to_string(d) +
+                        (idx.empty() ? std::string() : " (index " + idx + ")") + " of its view has extent " +
+                        std::to_string(v.extent(d)) + " but the store's is " + std::to_string(s.shape(slot)[d]) +
+                        " (a view assigned through s[" + name + "] must keep the store's extents; tl::bind copies " +
+                        "data of another shape or layout)");
+          }
+      });
     }
   }
 };
