@@ -105,8 +105,9 @@ TEST_CASE("fused attention equals naive softmax attention for every mask", "[att
 
 TEST_CASE("the host's tiled attention across query and key blocks, on both paths, in double and float",
           "[attention]") {
-  // 64-row query blocks and 256-key blocks: lengths that leave partial blocks, a causal diagonal that cuts through a
-  // key block, a sink + window whose two key ranges fall in different blocks, and decoding (fewer queries than keys)
+  // 128-row query blocks and 512-key blocks (64 and 256 for a sink + window): lengths that leave partial blocks, a
+  // causal diagonal that cuts through a key block, a sink + window whose two key ranges fall in different blocks, and
+  // decoding (fewer queries than keys)
   struct shape_case {
     long sq, sk;
     tl::attention_mask mask;
@@ -115,6 +116,8 @@ TEST_CASE("the host's tiled attention across query and key blocks, on both paths
   const long heads = 2, dim = 24, ev = 17;
   for (auto c : {shape_case{300, 300, tl::attention_mask::none, 0, 0}, shape_case{300, 300, tl::attention_mask::causal, 0, 0},
                  shape_case{70, 600, tl::attention_mask::causal, 0, 0},
+                 shape_case{260, 1100, tl::attention_mask::none, 0, 0},
+                 shape_case{260, 1100, tl::attention_mask::causal, 0, 0},
                  shape_case{300, 600, tl::attention_mask::sink_window, 4, 100},
                  shape_case{65, 513, tl::attention_mask::sink_window, 0, 257},
                  shape_case{1, 700, tl::attention_mask::sink_window, 3, 5}}) {

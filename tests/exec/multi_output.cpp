@@ -14,6 +14,7 @@
 #include <tensorlogic/rl/objectives.hpp>
 #include <tensorlogic/tensorlogic.hpp>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../support/naive.hpp"
@@ -205,6 +206,72 @@ TEST_CASE("a masked cell with a non-finite value contributes zero to both output
   REQUIRE(std::isfinite(s[L]()));
   REQUIRE(s[L]() == Approx(want).epsilon(1e-13));
   for (std::size_t k = 0; k < want_g.size(); ++k) REQUIRE(s[G].data()[k] == want_g[k]);
+}
+
+TEST_CASE("the host pass's plain products: a row with a non-finite value runs again, and no product feeds an "
+          "operation that hides the difference", "[exec][fusion][multi-output]") {
+  // The pass first runs each row with plain products (0 * NaN = NaN) and keeps it when its stored values and its sum
+  // are finite; a row where a masked NaN or Inf came out runs again with zero-tested products. Rows here: 37 cells,
+  // some clean, some with a masked NaN, one with an unmasked Inf (its results are Inf either way).
+  const long P = 3, Gn = 4, Tn = 37, cells = P * Gn * Tn;
+  auto av = random_values<double>(static_cast<std::size_t>(cells), 41, -1.0, 1.0);
+  auto mv = random_values<double>(static_cast<std::size_t>(cells), 42, 0.5, 1.0);
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (long row = 0; row < P * Gn; row += 3) {  // rows 0, 3, 6, 9 hold a masked NaN and a masked -Inf
+    mv[static_cast<std::size_t>(row * Tn + 5)] = 0.0, av[static_cast<std::size_t>(row * Tn + 5)] = nan;
+    mv[static_cast<std::size_t>(row * Tn + 30)] = 0.0, av[static_cast<std::size_t>(row * Tn + 30)] = -inf;
+  }
+  av[static_cast<std::size_t>(7 * Tn + 11)] = inf;  // unmasked: row 7's loss and G are Inf
+  const auto cv = random_values<double>(static_cast<std::size_t>(P * Gn), 43, 0.5, 2.0);
+  auto ref = [&](auto&& term, const bool loss_reads_a) {  // zero-tested products, as the language defines them
+    double sum = 0;
+    std::vector<double> g(static_cast<std::size_t>(cells));
+    for (std::size_t k = 0; k < g.size(); ++k) {
+      const double cc = cv[k / static_cast<std::size_t>(Tn)];
+      const double ma = mv[k] == 0.0 ? 0.0 : mv[k] * av[k];
+      const double v = term(ma, cc);
+      g[k] = v;
+      sum += mv[k] == 0.0 ? 0.0 : mv[k] * ((loss_reads_a ? av[k] : 0.0) + cc);
+    }
+    return std::pair{sum, g};
+  };
+  // plain products allowed: the loss and G = m * a * c
+  constexpr auto plain = tl::program(L() = m(p, g, t) * (a(p, g, t) + c(p, g)), G(p, g, t) = m(p, g, t) * a(p, g, t) * c(p, g));
+  // min and max drop a NaN (min(NaN, c) is c, min(0, c) is 0): these products stay tested. (The losses below do not
+  // read a, so a masked NaN could only show in G.)
+  constexpr auto under_min = tl::program(L() = m(p, g, t) * c(p, g),
+                                         G(p, g, t) = tl::min(m(p, g, t) * a(p, g, t), c(p, g)));
+  constexpr auto under_max = tl::program(L() = m(p, g, t) * c(p, g),
+                                         G(p, g, t) = tl::max(m(p, g, t) * a(p, g, t), -1.0 * c(p, g)));
+  // a divisor tells -0 from +0: m = 0 times a < 0 is +0 tested, -0 plain; sigmoid(1 / -0) = 0 but sigmoid(1 / +0) = 1
+  constexpr auto divisor = tl::program(L() = m(p, g, t) * c(p, g),
+                                       G(p, g, t) = tl::sigmoid(1.0 / (m(p, g, t) * a(p, g, t))));
+  static_assert(pairs_of<decltype(plain)>::choice.map_of[0] == 1 && pairs_of<decltype(under_min)>::choice.map_of[0] == 1 &&
+                pairs_of<decltype(under_max)>::choice.map_of[0] == 1 && pairs_of<decltype(divisor)>::choice.map_of[0] == 1);
+  auto run = [&](const auto& prog, auto&& term, const bool loss_reads_a, const char* what) {
+    INFO(what);
+    const auto [want_l, want_g] = ref(term, loss_reads_a);
+    tl::store s(prog, tl::extents(p = P, g = Gn, t = Tn));
+    set(s[a], av), set(s[m], mv), set(s[c], cv);
+    tl::eval(prog, s);
+    if (loss_reads_a)
+      REQUIRE(s[L]() == want_l);  // +Inf from row 7; a masked NaN reaching the sum would make it NaN
+    else
+      REQUIRE(s[L]() == Approx(want_l).epsilon(1e-13));
+    for (std::size_t k = 0; k < want_g.size(); ++k) {
+      INFO("cell " << k << ": m " << mv[k] << ", a " << av[k]);
+      if (std::isnan(want_g[k]))
+        REQUIRE(std::isnan(s[G].data()[k]));
+      else
+        REQUIRE(s[G].data()[k] == Approx(want_g[k]).epsilon(1e-14));
+    }
+  };
+  run(plain, [](double ma, double cc) { return ma == 0.0 ? 0.0 : ma * cc; }, true, "m a c");
+  run(under_min, [](double ma, double cc) { return std::min(ma, cc); }, false, "min(m a, c)");
+  run(under_max, [](double ma, double cc) { return ma > -cc ? ma : -cc; }, false, "max(m a, -c)");
+  // cells with m = 0 and a < 0 decide this one: sigmoid(1 / +0) = 1
+  for (std::size_t k = 0; k < mv.size(); k += 7) mv[k] = 0.0, av[k] = -std::abs(av[k]);
+  run(divisor, [](double ma, double) { return 1.0 / (1.0 + std::exp(-1.0 / ma)); }, false, "sigmoid(1 / (m a))");
 }
 
 TEST_CASE("flat pairs, means, maxima, minima and float", "[exec][fusion][multi-output]") {

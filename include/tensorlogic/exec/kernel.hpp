@@ -563,7 +563,7 @@ struct column_kernel {
 };
 
 // A normalizer's rows on flat addressing (rows.hpp, normalizer_rows): one row per work item, the normalized index the
-// last subscript, so a row is contiguous. Softmax: the maximum in lanes, then exp(x - max) once per cell (written
+// last subscript, so a row is contiguous. Softmax: the maximum in vector lanes, then exp(x - max) once per cell (written
 // into the destination when the equation assigns it, then divided by the sum in place); log-softmax the same without
 // the store; layer norm: the mean, then the variance about it (two passes), then (x - mean) / sqrt(var + 1e-5).
 template <class R, class Ctx, class Norm, class LhsDims, class Out>
@@ -586,9 +586,9 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
   KOKKOS_INLINE_FUNCTION R at(const long lo, const long c, const long* row) const {
     return ev::eval(body, ctx, point{lo + c, c, row});
   }
-  KOKKOS_INLINE_FUNCTION static R combine(R* acc, const bool maximum) {
+  KOKKOS_INLINE_FUNCTION static R combine(R* acc) {
     for (int w = W / 2; w > 0; w /= 2)
-      for (int l = 0; l < w; ++l) acc[l] = maximum ? (acc[l + w] > acc[l] ? acc[l + w] : acc[l]) : acc[l] + acc[l + w];
+      for (int l = 0; l < w; ++l) acc[l] = acc[l] + acc[l + w];
     return acc[0];
   }
   KOKKOS_INLINE_FUNCTION void put(const long cell, const R v) const {
@@ -615,7 +615,7 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
       for (c = 0; c + W <= n; c += W)
         for (int l = 0; l < W; ++l) acc[l] += at(lo, c + l, row);
       for (; c < n; ++c) acc[0] += at(lo, c, row);
-      const R mean = n > 0 ? combine(acc, false) / R(n) : R(0);
+      const R mean = n > 0 ? combine(acc) / R(n) : R(0);
       for (int l = 0; l < W; ++l) acc[l] = R(0);
       for (c = 0; c + W <= n; c += W)
         for (int l = 0; l < W; ++l) {
@@ -626,29 +626,26 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
         const R d = at(lo, c, row) - mean;
         acc[0] += d * d;
       }
-      const R rstd = R(1) / kmath::sqrt((n > 0 ? combine(acc, false) / R(n) : R(0)) + R(1e-5));
+      const R rstd = R(1) / kmath::sqrt((n > 0 ? combine(acc) / R(n) : R(0)) + R(1e-5));
       for (c = 0; c < n; ++c) put(lo + c, (at(lo, c, row) - mean) * rstd);
     } else {
       constexpr R big = R(3.0e38) > R(0) ? R(3.0e38) : R(1.0e300);
-      for (int l = 0; l < W; ++l) acc[l] = -big;
-      for (c = 0; c + W <= n; c += W)
-        for (int l = 0; l < W; ++l) {
-          const R x = at(lo, c + l, row);
-          acc[l] = x > acc[l] ? x : acc[l];
-        }
-      for (; c < n; ++c) {
-        const R x = at(lo, c, row);
-        acc[0] = x > acc[0] ? x : acc[0];
+      // the maximum a block at a time: the block's values into a buffer, its maximum in one vector of lanes (row_max)
+      constexpr int B = 4 * W;
+      R buf[B];
+      R m = -big;
+      for (c = 0; c < n; c += B) {
+        const int nb = n - c < B ? static_cast<int>(n - c) : B;
+        for (int j = 0; j < nb; ++j) buf[j] = at(lo, c + j, row);
+        const R bm = row_max(buf, nb);
+        m = bm > m ? bm : m;
       }
-      const R m = combine(acc, true);
       for (int l = 0; l < W; ++l) acc[l] = R(0);
       // the exponentials a block at a time: the block's values into a buffer (the body may branch, a masked score
       // does), exp over the buffer in a loop of its own, which vectorizes, the sum in lanes, and the exponentials
       // stored when a softmax assigns (then divided in place below)
       constexpr bool can_store = Op == norm_op::softmax && std::is_same_v<Out, R>;
       [[maybe_unused]] const bool store = can_store && mode == write_mode::assign;
-      constexpr int B = 4 * W;
-      R buf[B];
       for (c = 0; c < n; c += B) {
         const int nb = n - c < B ? static_cast<int>(n - c) : B;
         for (int j = 0; j < nb; ++j) buf[j] = at(lo, c + j, row);
@@ -661,7 +658,7 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
           if (store)
             for (j = 0; j < nb; ++j) out[lo + c + j] = buf[j];
       }
-      const R sum = combine(acc, false);
+      const R sum = combine(acc);
       if constexpr (can_store) {
         if (store) {
           for (c = 0; c < n; ++c) out[lo + c] = out[lo + c] / sum;

@@ -230,7 +230,7 @@ struct row_cells {
   }
 };
 
-template <class R, class Ctx, class Addr>
+template <class R, class Ctx, class Addr, bool Plain = false>
 struct offset_evaluator;
 
 // Flat addressing: a point is the cell itself; a projection inside is a row reduction over its own row.
@@ -271,8 +271,9 @@ struct flat_cells {
   }
 };
 
-// Elementwise evaluation of a lowered node at a point, each reference at the offset its addressing gives.
-template <class R, class Ctx, class Addr>
+// Elementwise evaluation of a lowered node at a point, each reference at the offset its addressing gives. Plain:
+// products are plain multiplications, without the zero test of the left factor (see plain_products below).
+template <class R, class Ctx, class Addr, bool Plain>
 struct offset_evaluator {
   using point = typename Addr::point;
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_const& n, const Ctx&, const point&) {
@@ -294,7 +295,10 @@ struct offset_evaluator {
   }
   template <op Op, class A, class B>
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply2<Op, A, B>& n, const Ctx& c, const point& p) {
-    return elementwise<R>::template binary<Op>(eval(n.a, c, p), eval(n.b, c, p));
+    if constexpr (Plain && Op == op::mul)
+      return eval(n.a, c, p) * eval(n.b, c, p);
+    else
+      return elementwise<R>::template binary<Op>(eval(n.a, c, p), eval(n.b, c, p));
   }
   template <op Op, class A, class B, class C>
   KOKKOS_INLINE_FUNCTION static R eval(const plan::d_apply3<Op, A, B, C>& n, const Ctx& c, const point& p) {
@@ -887,6 +891,49 @@ struct full_reduction_kernel {
   }
 };
 
+// Whether a right-hand side may run with plain products and be checked afterwards (reduce_map_kernel's host rows).
+// A plain product and the zero-tested one (elementwise::mul_or_zero) differ only where the left factor is 0: with an
+// Inf or NaN on the right the plain one gives NaN where the tested one gives 0, and with a negative right factor it
+// gives -0 where the tested one gives +0. A NaN that reaches the outputs is caught by the check; so plain products are
+// allowed where no product's value reaches the outputs through an operation that can drop a NaN (min, max, relu,
+// step, not, where, clamp, pow, sigmoid with a temperature) or tells -0 from +0 (a divisor: 1 / -0 is -Inf). Trees
+// with projections or normalizers keep the tested products.
+KOKKOS_INLINE_FUNCTION constexpr bool drops_nan(const op o) {
+  return o == op::min || o == op::max || o == op::relu || o == op::step || o == op::not_ || o == op::where ||
+         o == op::clamp || o == op::pow || o == op::sigmoid_t;
+}
+template <class Node, bool Under = false>
+struct plain_products {
+  static constexpr bool value = false;
+};
+template <bool Under>
+struct plain_products<plan::d_const, Under> {
+  static constexpr bool value = true;
+};
+template <int Slot, class Dims, bool Under>
+struct plain_products<plan::d_ref<Slot, Dims>, Under> {
+  static constexpr bool value = true;
+};
+template <cmp_op Op, class A, class B, bool Under>
+struct plain_products<plan::d_compare<Op, A, B>, Under> {
+  static constexpr bool value = true;
+};
+template <op Op, class A, bool Under>
+struct plain_products<plan::d_apply1<Op, A>, Under> {
+  static constexpr bool value = plain_products<A, Under || drops_nan(Op)>::value;
+};
+template <op Op, class A, class B, bool Under>
+struct plain_products<plan::d_apply2<Op, A, B>, Under> {
+  static constexpr bool value = !(Under && Op == op::mul) && plain_products<A, Under || drops_nan(Op)>::value &&
+                                plain_products<B, Under || drops_nan(Op) || Op == op::div>::value;
+};
+template <op Op, class A, class B, class C, bool Under>
+struct plain_products<plan::d_apply3<Op, A, B, C>, Under> {
+  static constexpr bool value = plain_products<A, Under || drops_nan(Op)>::value &&
+                                plain_products<B, Under || drops_nan(Op)>::value &&
+                                plain_products<C, Under || drops_nan(Op)>::value;
+};
+
 // A whole reduction and a map over the same index space in one pass (multi-output fusion, exec/eval.hpp
 // reduction_pairs): r = op over S of body(S) and M(S) = rhs(S), where M's subscripts are S in the reduction's order.
 // Both read through one broadcast layout of S (body + rhs), so each cell's inputs are loaded once; the map's value is
@@ -914,6 +961,52 @@ struct reduce_map_kernel {
   KOKKOS_INLINE_FUNCTION void prefixes(long* pre, const long r) const {
     for (int a = 1; a <= split; ++a) pre[a] = r / per_row[a];
   }
+#if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+  // Plain products (plain_products above) for a sum or mean: a maximum or minimum would drop a NaN.
+  static constexpr bool plain = (Op == reduce_op::sum || Op == reduce_op::mean) &&
+                                plain_products<Body>::value && plain_products<Rhs>::value;
+  // The cells [c0, c1) of the row at `base`: the map's values stored, the body's values joined into `lane`. Plain:
+  // returns the sum of the stored values, which is finite unless one of them is NaN or infinite (or the sum
+  // overflows).
+  template <bool Plain>
+  KOKKOS_FORCEINLINE_FUNCTION double segment(const Ctx& lctx, const Body& lbody, const Rhs& lrhs, const double* inv,
+                                             const long* pre, const long base, const long c0, const long c1,
+                                             R* lane) const {
+    using cev = offset_evaluator<R, Ctx, broadcast_cached_cells<layout_t>, Plain>;
+    using cev_map = offset_evaluator<RM, Ctx, broadcast_cached_cells<layout_t>, Plain>;
+    constexpr int W = reduction_lanes<R>();
+    Out* o = out + base;
+    RM sum_map[W];
+    for (int l = 0; l < W; ++l) sum_map[l] = RM(0);
+    long c = c0;
+    for (; c + W <= c1; c += W) {
+      // W cells' values first, then their stores: the stores may alias the inputs, so interleaving them would
+      // keep the lanes from being vectorized together
+      RM v[W];
+      for (int l = 0; l < W; ++l) {
+        const broadcast_cached_point p{base + c + l, c + l, pre, inv};
+        v[l] = cev_map::eval(lrhs, lctx, p);
+        lane[l] = red::join(lane[l], cev::eval(lbody, lctx, p));
+        if constexpr (Plain) sum_map[l] += v[l];
+      }
+      if constexpr (std::is_same_v<Out, RM>)
+        __builtin_memcpy(o + c, v, sizeof v);
+      else
+        for (int l = 0; l < W; ++l) o[c + l] = static_cast<Out>(v[l]);
+    }
+    for (; c < c1; ++c) {
+      const broadcast_cached_point p{base + c, c, pre, inv};
+      const RM v = cev_map::eval(lrhs, lctx, p);
+      lane[0] = red::join(lane[0], cev::eval(lbody, lctx, p));
+      if constexpr (Plain) sum_map[0] += v;
+      o[c] = static_cast<Out>(v);
+    }
+    double check = 0.0;
+    if constexpr (Plain)
+      for (int l = 0; l < W; ++l) check += static_cast<double>(sum_map[l]);
+    return check;
+  }
+#endif
   TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long item, R& acc) const {
     long pre[max_subscripts + 1]{};
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
@@ -924,8 +1017,6 @@ struct reduce_map_kernel {
     acc = red::join(acc, ev::eval(body, ctx, p));
     out[item] = static_cast<Out>(v);
 #else
-    using cev = offset_evaluator<R, Ctx, broadcast_cached_cells<layout_t>>;
-    using cev_map = offset_evaluator<RM, Ctx, broadcast_cached_cells<layout_t>>;
     using cache = broadcast_cache<layout_t, Ctx>;
     double inv[cache::size];
     // local copies: the members' constants and tensor pointers would be reloaded after every store
@@ -946,28 +1037,20 @@ struct reduce_map_kernel {
       prefixes(pre, r);
       cache::fill(inv, lctx, pre);
       const long base = r * row;
-      Out* o = out + base;
-      long c = c0;
-      for (; c + W <= c1; c += W) {
-        // W cells' values first, then their stores: the stores may alias the inputs, so interleaving them would
-        // keep the lanes from being vectorized together
-        RM v[W];
-        for (int l = 0; l < W; ++l) {
-          const broadcast_cached_point p{base + c + l, c + l, pre, inv};
-          v[l] = cev_map::eval(lrhs, lctx, p);
-          lane[l] = red::join(lane[l], cev::eval(lbody, lctx, p));
+      if constexpr (plain) {
+        // optimistic: plain products, the body's values added to a copy of the lanes (so that the sums are the
+        // tested run's, addition for addition); kept when neither the stored values nor the lanes hold a NaN or an
+        // Inf, else the row runs again with the tested products
+        R row_lane[W];
+        for (int l = 0; l < W; ++l) row_lane[l] = lane[l];
+        double check = segment<true>(lctx, lbody, lrhs, inv, pre, base, c0, c1, row_lane);
+        for (int l = 0; l < W; ++l) check += static_cast<double>(row_lane[l]);
+        if (check - check == 0.0) {
+          for (int l = 0; l < W; ++l) lane[l] = row_lane[l];
+          continue;
         }
-        if constexpr (std::is_same_v<Out, RM>)
-          __builtin_memcpy(o + c, v, sizeof v);
-        else
-          for (int l = 0; l < W; ++l) o[c + l] = static_cast<Out>(v[l]);
       }
-      for (; c < c1; ++c) {
-        const broadcast_cached_point p{base + c, c, pre, inv};
-        const RM v = cev_map::eval(lrhs, lctx, p);
-        lane[0] = red::join(lane[0], cev::eval(lbody, lctx, p));
-        o[c] = static_cast<Out>(v);
-      }
+      segment<false>(lctx, lbody, lrhs, inv, pre, base, c0, c1, lane);
     }
     for (int w = W / 2; w > 0; w /= 2)
       for (int l = 0; l < w; ++l) lane[l] = red::join(lane[l], lane[l + w]);
