@@ -81,9 +81,11 @@ TEST_CASE("which maps run as broadcast rows", "[exec][broadcast]") {
   static_assert(tl::detail::execution_path<2, decltype(prog)>() == std::string_view("broadcast rows"));
   static_assert(tl::detail::execution_path<3, decltype(prog)>() == std::string_view("broadcast rows"));
   // a prefix longer than the row split cannot be a per-row value
-  static_assert(tl::detail::execution_path<4, decltype(prog)>() == std::string_view("generic kernel"));
+  static_assert(tl::detail::execution_path<4, decltype(prog)>() ==
+                std::string_view("generic kernel (last index on lanes)"));
   static_assert(tl::detail::execution_path<5, decltype(prog)>() == std::string_view("broadcast rows"));
-  static_assert(tl::detail::execution_path<6, decltype(prog)>() == std::string_view("generic kernel"));
+  static_assert(tl::detail::execution_path<6, decltype(prog)>() ==
+                std::string_view("generic kernel (last index on lanes)"));
   static_assert(tl::detail::execution_path<7, decltype(prog)>() == std::string_view("flat map"));
 }
 

@@ -21,6 +21,7 @@ inline constexpr tl::tensor<"G", float, 2> G;
 inline constexpr tl::tensor<"v", float, 1> v;
 inline constexpr tl::tensor<"y", float, 1> y;
 inline constexpr tl::tensor<"u", float, 1> u;
+inline constexpr tl::tensor<"z", float, 1> z;
 inline constexpr tl::tensor<"Q", float, 3> Q;
 inline constexpr tl::tensor<"K", float, 3> K;
 inline constexpr tl::tensor<"S", float, 3> S;
@@ -75,14 +76,16 @@ TEST_CASE("FLOP and byte estimates with the store's extents", "[plan]") {
 
 TEST_CASE("the kernel path of each equation, as tl::explain prints it", "[plan]") {
   // one equation per path: flat map, row reduction (with a function and a per-cell term around it), column
-  // reduction, normalizer rows (with a causal comparison), the vendor paths, and the generic kernel
+  // reduction, normalizer rows (with a causal comparison), the vendor paths, and the generic kernel (its last index on
+  // lanes, and one cell at a time where a read puts that index under an affine subscript)
   constexpr auto prog = tl::program(C(i, j) = tl::exp(A(i, j)) * 2.0,                          // 0
                                     y(i) = tl::relu(tl::sum(j, A(i, j) * v(j)) + u(i)),        // 1
                                     u(j) = A(i, j) * B(i, j),                                  // 2
                                     D(i, j) = tl::softmax(j, tl::where(j <= i, A(i, j), -1e30)),  // 3
                                     S(b, p, q) = tl::softmax(q, Q(b, p, d) * K(b, q, d)),      // 4
                                     G(i, k) = A(i, j) * B(j, k) + C(i, k),                     // 5
-                                    v(i) = A(i, j) * B(j, i));                                 // 6
+                                    v(i) = A(i, j) * B(j, i),                                  // 6
+                                    z(j) = A(j, j + 1));                                       // 7
   static_assert(std::string_view(tl::detail::execution_path<0, decltype(prog)>()) == "flat map");
   static_assert(std::string_view(tl::detail::execution_path<1, decltype(prog)>()) == "flat rows (row reduction)");
   static_assert(std::string_view(tl::detail::execution_path<2, decltype(prog)>()) == "column reduction");
@@ -98,12 +101,15 @@ TEST_CASE("the kernel path of each equation, as tl::explain prints it", "[plan]"
   // with the vendor path off at run time, the library's tiled kernel
   static_assert(std::string_view(tl::detail::execution_path<5, decltype(prog), Kokkos::HostSpace, false>()) ==
                 "tiled GEMM + fused epilogue");
-  static_assert(std::string_view(tl::detail::execution_path<6, decltype(prog)>()) == "generic kernel");
+  static_assert(std::string_view(tl::detail::execution_path<6, decltype(prog)>()) ==
+                "generic kernel (last index on lanes)");
+  static_assert(std::string_view(tl::detail::execution_path<7, decltype(prog)>()) == "generic kernel");
   tl::store s(prog, tl::extents(i = 4, j = 4, k = 4, b = 2, p = 3, q = 3, d = 5));
   const std::string text = tl::explain(prog, s);
   CHECK_THAT(text, Catch::Matchers::Contains("[map; flat map]"));
   CHECK_THAT(text, Catch::Matchers::Contains("; flat rows (row reduction)]"));
   CHECK_THAT(text, Catch::Matchers::Contains("; column reduction]"));
   CHECK_THAT(text, Catch::Matchers::Contains("[normalizer rows; normalizer rows]"));
+  CHECK_THAT(text, Catch::Matchers::Contains("; generic kernel (last index on lanes)]"));
   CHECK_THAT(text, Catch::Matchers::Contains("; generic kernel]"));
 }

@@ -272,6 +272,12 @@ struct kernel_shape {
   // a rank-0 left-hand side reducing a body read at the projected subscripts, prefixes or suffixes of them
   static constexpr bool full = !value && !column && !normalizer && !broadcast &&
                                std::is_same_v<lhs_dims_t, plan::dims<>> && exec::full_reduction<rhs_t>::value;
+  // the generic kernel on the host: the position of the last left-hand-side index when its stretches run on lanes
+  // (exec/lanes.hpp), else -1
+  static constexpr int lanes = !value && !column && !normalizer && !broadcast && !full &&
+                                       exec::distinct_plain<lhs_dims_t>::value
+                                   ? exec::lane_position<rhs_t, lhs_dims_t>::value
+                                   : -1;
 };
 template <class Prog, class Eq, class Sub = plan::no_inlining>
 struct flat_kernel
@@ -342,9 +348,11 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
   constexpr int rank = Rank;
   constexpr int nidx = Ctx::n_indices;
   constexpr bool flat = fk::value;
-  using kernel_t =
-      exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, LhsPlain, std::conditional_t<flat, lhs_dims_t, void>>;
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
+  // the generic kernel's stretches on lanes (host, plain left-hand side; exec/lanes.hpp)
+  constexpr int lane = host && LhsPlain ? fk::lanes : -1;
+  using kernel_t = exec::equation_kernel<R, ctx_t, rhs_t, out_t, rank, nidx, LhsPlain,
+                                         std::conditional_t<flat, lhs_dims_t, void>, lane>;
   kernel_t k{};
   k.ctx = ctx;
   k.rhs = rhs;
@@ -470,7 +478,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
     bool repeated = false;
     for (int d = 0; d + 1 < rank; ++d) repeated = repeated || k.dims[d].pos == k.dims[rank - 1].pos;
     const long last = k.dims[rank - 1].extent;
-    long step = last < 256 ? last : 256;
+    long step = last < exec::max_lanes ? last : exec::max_lanes;
     while (step > 1 && last % step != 0) --step;
     if (!repeated && step > 1) {
       k.inner = step;
@@ -528,6 +536,7 @@ enum class path_kind {
   normalizer,
   broadcast,
   full_reduction,
+  generic_lanes,
   generic
 };
 constexpr const char* path_name(path_kind k) {
@@ -547,6 +556,7 @@ constexpr const char* path_name(path_kind k) {
     case path_kind::normalizer: return "normalizer rows";
     case path_kind::broadcast: return "broadcast rows";
     case path_kind::full_reduction: return "full reduction (broadcast rows)";
+    case path_kind::generic_lanes: return "generic kernel (last index on lanes)";
     default: return "generic kernel";
   }
 }
@@ -594,6 +604,8 @@ constexpr path_kind kernel_path() {
     return path_kind::broadcast;
   } else if constexpr (fk::full) {
     return path_kind::full_reduction;
+  } else if constexpr (fk::lanes >= 0 && Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
+    return path_kind::generic_lanes;
   } else {
     return path_kind::generic;
   }

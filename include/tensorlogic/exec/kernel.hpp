@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include <tensorlogic/exec/basics.hpp>
+#include <tensorlogic/exec/lanes.hpp>
 #include <tensorlogic/exec/rows.hpp>
 #include <tensorlogic/plan/descriptor.hpp>
 
@@ -358,7 +359,9 @@ struct lhs_dim {
 
 // The kernel of one equation: parallel over the cells of its left-hand side (over rows when it normalizes).
 // FlatDims: the left-hand side's subscripts when the equation runs on flat addressing (a flat map, row reductions).
-template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain, class FlatDims = void>
+// Lane: on the host, the position of a plain left-hand side's last index when each work item's stretch along it runs
+// on lanes (exec/lanes.hpp lane_position), else -1.
+template <class R, class Ctx, class Rhs, class Out, int Rank, int NIdx, bool Plain, class FlatDims = void, int Lane = -1>
 struct equation_kernel {
   using frame_t = frame<R, NIdx>;
   using eval_t = evaluator<R, Ctx, frame_t>;
@@ -443,15 +446,9 @@ struct equation_kernel {
     }
   }
 
-  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
-    if constexpr (!std::is_void_v<FlatDims>) {
-      flat(item);
-      return;
-    }
-    frame_t f{};
-    long coord[Rank > 0 ? Rank : 1]{};
-    const long cell = item * inner;
-    long rem = cell;
+  // The coordinates of a work item's first cell.
+  KOKKOS_FORCEINLINE_FUNCTION void decode(const long item, long* coord) const {
+    long rem = item * inner;
     for (int k = Rank - 1; k >= 0; --k) {
       if (dims[k].kind == 2) {
         coord[k] = dims[k].offset;
@@ -460,6 +457,49 @@ struct equation_kernel {
         rem /= dims[k].extent;
       }
     }
+  }
+
+  // A work item of a plain left-hand side on lanes: its cells along the last subscript evaluated together, each read
+  // bound once per stretch and per projection point (exec/lanes.hpp). Host only.
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void lanes(const long item) const {
+#if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+    if constexpr (Lane >= 0 && Rank > 0) {
+      frame_t f{};
+      long coord[Rank]{};
+      decode(item, coord);
+      long off = 0;
+      for (int k = 0; k < Rank; ++k) {
+        f.idx[dims[k].pos] = coord[k];
+        off = off * dims[k].extent + coord[k];
+      }
+      const long n = inner;
+      lane_value<R, Ctx, frame_t, Rhs, Lane> v;
+      v.bind(rhs, ctx, f, n);
+      Out* o = out + off;
+      if (mode == write_mode::assign) {
+        for (long l = 0; l < n; ++l) o[l] = static_cast<Out>(v.at(l));
+      } else if (mode == write_mode::accumulate) {
+        for (long l = 0; l < n; ++l) o[l] += static_cast<Out>(v.at(l));
+      } else {
+        for (long l = 0; l < n; ++l)
+          if (v.at(l) > R(0)) o[l] = Out(1);
+      }
+    }
+#endif
+  }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+    if constexpr (!std::is_void_v<FlatDims>) {
+      flat(item);
+      return;
+    }
+    if constexpr (Lane >= 0) {
+      lanes(item);
+      return;
+    }
+    frame_t f{};
+    long coord[Rank > 0 ? Rank : 1]{};
+    decode(item, coord);
     if constexpr (norm::present) {
       for (int k = 0; k < Rank; ++k)
         if (dims[k].kind == 0) f.idx[dims[k].pos] = coord[k];
