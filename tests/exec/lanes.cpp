@@ -4,8 +4,8 @@
 // here: windowed guards with a projection (a max-pool gradient's shape), reads strided along the lane index, reads
 // outside their tensor at the stretch's edges, max / min / mean projections with NaN and Inf, projections inside a
 // function of the cell (a convolution's sum under its bias and relu), a zero factor before an Inf, same-left-hand-side
-// sums (accumulate) and relation heads (logical or), with last extents that give stretches
-// of 1, 7, 256 (two items of 256 at 512), 150 (at 300) and one cell (257, prime).
+// sums (accumulate) and relation heads (logical or), with last extents that give one stretch (1, 7, 256) or several
+// of nearly equal length (257: 129 + 128; 300: 2 x 150; 512: 2 x 256; 777: 195 + 3 x 194).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -53,7 +53,7 @@ inline constexpr tl::relation<"S", 2> S;
 inline constexpr tl::relation<"R", 2> R;
 
 constexpr std::string_view lanes_path = "generic kernel (last index on lanes)";
-const std::vector<long> last_extents{1, 7, 256, 257, 300, 512};
+const std::vector<long> last_extents{1, 7, 256, 257, 300, 512, 777};
 
 template <class View, class T>
 void copy_in(View view, const std::vector<T>& values) {

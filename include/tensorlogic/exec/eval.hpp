@@ -470,10 +470,16 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
                          exec::scalar_store<R, out_t>{k.out, value, mode});
     return;
   }
-  // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (a divisor
-  // of that extent, so an item never crosses a row, and enough items remain for the host's threads); on devices
-  // every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
-  if constexpr (rank > 0 && LhsPlain && !exec::normalizer_of<rhs_t>::present &&
+  // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (on lanes,
+  // each row split into stretches of at most 256 cells whose lengths differ by at most one; otherwise a divisor of
+  // that extent, so an item never crosses a row); on devices every cell stays a work item, which keeps neighbouring
+  // threads on neighbouring cells.
+  if constexpr (lane >= 0) {
+    const long last = k.dims[rank - 1].extent;
+    if (last == 0) return;
+    k.chunks = (last + exec::max_lanes - 1) / exec::max_lanes;
+    cells = cells / last * k.chunks;
+  } else if constexpr (rank > 0 && LhsPlain && !exec::normalizer_of<rhs_t>::present &&
                 host) {
     bool repeated = false;
     for (int d = 0; d + 1 < rank; ++d) repeated = repeated || k.dims[d].pos == k.dims[rank - 1].pos;

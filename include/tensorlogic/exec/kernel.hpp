@@ -377,6 +377,9 @@ struct equation_kernel {
   // extent): the item's coordinates are decoded once and the loop walks that stretch of the row, instead of one
   // integer division per subscript per cell.
   long inner = 1;
+  // On lanes: work items per row of the last subscript, which split it into stretches of at most max_lanes cells whose
+  // lengths differ by at most one (any extent, prime or not).
+  long chunks = 1;
   long total = 0;  // cells of the left-hand side (flat maps)
 
   // A flat map: the cells [item * inner, item * inner + inner) of the flat buffers, one loop per write mode.
@@ -466,13 +469,20 @@ struct equation_kernel {
     if constexpr (Lane >= 0 && Rank > 0) {
       frame_t f{};
       long coord[Rank]{};
-      decode(item, coord);
+      const long row = item / chunks, c = item - row * chunks;
+      const long base = dims[Rank - 1].extent / chunks, extra = dims[Rank - 1].extent - base * chunks;
+      const long n = base + (c < extra ? 1 : 0);
+      coord[Rank - 1] = c * base + (c < extra ? c : extra);
+      long rem = row;
+      for (int k = Rank - 2; k >= 0; --k) {
+        coord[k] = rem % dims[k].extent;
+        rem /= dims[k].extent;
+      }
       long off = 0;
       for (int k = 0; k < Rank; ++k) {
         f.idx[dims[k].pos] = coord[k];
         off = off * dims[k].extent + coord[k];
       }
-      const long n = inner;
       lane_value<R, Ctx, frame_t, Rhs, Lane> v;
       v.bind(rhs, ctx, f, n);
       Out* o = out + off;
