@@ -3,8 +3,10 @@
 // range check computed by the coordinate evaluator at the stretch's first cell — and the cells then read at that
 // offset plus the lane times the read's stride along P (0 where the read does not mention P), so the per-cell cost is
 // the arithmetic of the expression, in a loop over lanes that the compiler vectorizes, instead of the coordinate
-// walk of every subscript of every read. The values are the coordinate evaluator's, bit for bit: the same
-// elementwise functions, products with the same zero test, a projection's points in the same order.
+// walk of every subscript of every read. The operations are the coordinate evaluator's, in the same order: the same
+// elementwise functions, products with the same zero test, a projection's points in the same order; the values are
+// equal except where the per-ISA compilation (TENSORLOGIC_HOST_CLONES) fuses a multiplication and an addition, as
+// inside exp or in x * x + y with FMA, which can change the last bit (as in every cloned block loop).
 #pragma once
 #include <Kokkos_Core.hpp>
 #include <type_traits>
@@ -43,7 +45,7 @@ constexpr int lane_subscript(const plan::dims<D...>*) {
 }
 
 // Whether a node evaluates on lanes along P: constants, reads (above), elementwise functions, comparisons that do not
-// mention P; no projection or normalizer inside.
+// mention P, projections (below); no normalizer or logsumexp inside.
 template <class Node, int P>
 struct lane_node_ok : std::false_type {};
 template <int P>
