@@ -74,6 +74,26 @@ TEST_CASE("FLOP and byte estimates with the store's extents", "[plan]") {
   CHECK_THAT(text, Catch::Matchers::Contains("[general contraction; pairwise A (B G)] 768 FLOP"));
 }
 
+TEST_CASE("a guarded sum is priced at the points its kernel walks", "[plan]") {
+  // y(i) = sum_j (j <= i) A(i, j): the kernel walks j = 0..i, (n + 1) / 2 points per cell on average; the max pool's
+  // gradient shape walks the one p whose window holds s; an unguarded sum keeps its full space
+  constexpr tl::index<"s"> s_;
+  constexpr auto prog = tl::program(y(i) = (j <= i) * A(i, j),                                   //
+                                    v(s_) = (s_ >= 2 * j) * (s_ <= 2 * j + 1) * u(j),           //
+                                    C(i, k) = A(i, j) * B(j, k) + D(i, k));
+  const long n = 16;
+  tl::store st(prog, tl::extents(i = n, j = n, k = n, s_ = 2 * n));
+  const auto e = tl::estimate(prog, st);
+  REQUIRE(e.size() == 3);
+  // one addition per walked point (a comparison is a guard, not a factor): the sum over i of i + 1 points, not n^2
+  CHECK(e[0].flops == Approx(n * (n + 1) / 2.0));
+  // per cell of v: one point (j = s / 2), not n
+  CHECK(e[1].flops == Approx(2.0 * n));
+  CHECK(e[2].flops == 2.0 * n * n * n + n * n);
+  const std::string text = tl::explain(prog, st);
+  CHECK_THAT(text, Catch::Matchers::Contains("(s >= 2*j) (s <= 2*j+1) u[j]\n  [reduce; generic kernel] 32 FLOP"));
+}
+
 TEST_CASE("the kernel path of each equation, as tl::explain prints it", "[plan]") {
   // one equation per path: flat map, row reduction (with a function and a per-cell term around it), column
   // reduction, normalizer rows (with a causal comparison), the vendor paths, and the generic kernel (its last index on

@@ -6,7 +6,8 @@
 // general contraction (otherwise), relation join (a relation on the left), and normalizer rows. The estimates use
 // the store's extents: FLOPs = for each term, the size of its iteration space (the union of the left-hand side's
 // and the term's indices) times its multiplications and additions, plus one operation per output element for each
-// elementwise function; bytes = every tensor read once plus the output written once (the compulsory traffic).
+// elementwise function; bytes = every tensor read once plus the output written once (the compulsory traffic). A
+// guarded sum's space is scaled by the share of it the kernel walks (detail::guarded_share).
 #pragma once
 #include <array>
 #include <cstddef>
@@ -173,6 +174,85 @@ kernel_class classify(const Eq&) {
   }
 }
 
+namespace detail {
+// A guarded sum (exec/kernel.hpp evaluator::narrow): a sum, mean or any projection at the top of the right-hand side.
+template <class Node>
+inline constexpr bool guarded_projection = false;
+template <reduce_op Op, class Body, int... Red>
+inline constexpr bool guarded_projection<plan::d_project<Op, Body, Red...>> =
+    (Op == reduce_op::sum || Op == reduce_op::mean || Op == reduce_op::any) && sizeof...(Red) > 0;
+
+// The points of a projection the kernels walk at one cell (frame f): each summed index bounded by the guards as the
+// kernels bound it; budget counts down the points visited, and the count stops (returns -1) when it runs out.
+template <class R, class Ctx, class F, class Body, int Q, int... Rest>
+double walked_points(const Body& body, const Ctx& c, F& f, long& budget) {
+  long lo = 0, hi = c.template index_extent<Q>();
+  exec::evaluator<R, Ctx, F>::template narrow<Q, Rest...>(body, c, f, lo, hi);
+  if (hi <= lo) return 0;
+  if constexpr (sizeof...(Rest) == 0) {
+    return static_cast<double>(hi - lo);
+  } else {
+    double n = 0;
+    for (long v = lo; v < hi; ++v) {
+      if (--budget < 0) return -1;
+      f.idx[Q] = v;
+      const double inner = walked_points<R, Ctx, F, Body, Rest...>(body, c, f, budget);
+      if (inner < 0) return -1;
+      n += inner;
+    }
+    return n;
+  }
+}
+
+// The share of a guarded sum's index space that its kernel walks, averaged over up to 64 cells of the left-hand side
+// spread over its extent (1 for any other equation, a left-hand side that is not plain, or a walk of more than 2^20
+// points).
+template <class Prog, class Eq, class Store>
+double guarded_share(const Eq& eq, const Store& s) {
+  using rhs_t = std::remove_cvref_t<decltype(plan::lower_rhs<Prog>(eq))>;
+  using lhs_dims_t = std::remove_cvref_t<decltype(plan::lower_lhs<Prog>(eq).subscripts)>;
+  if constexpr (!guarded_projection<rhs_t> || !exec::distinct_plain<lhs_dims_t>::value) {
+    return 1.0;
+  } else {
+    using head = typename Eq::head;
+    using R = compute_type<typename head::value_type>;
+    constexpr int nidx = static_cast<int>(Prog::n_indices);
+    using static_t = decltype(static_extents_of<Prog>(std::make_index_sequence<Prog::n_indices>{}));
+    using ctx_t = exec::kernel_context<table_for<Store, rhs_t>, static_t, nidx>;
+    using frame_t = exec::frame<R, nidx>;
+    const local_t<rhs_t, rhs_t> rhs = to_local<rhs_t>(plan::lower_rhs<Prog>(eq));
+    ctx_t ctx{};
+    ctx.table = make_table_for<rhs_t>(s.views(), s.shapes());
+    for (int p = 0; p < nidx; ++p) ctx.extent[p] = s.index_extent(static_cast<std::size_t>(p));
+    using pp = exec::plain_positions<lhs_dims_t>;
+    long cells = 1;
+    for (int k = 0; k < pp::size; ++k) cells *= ctx.extent[pp::at(k)];
+    if (cells <= 0) return 1.0;
+    return [&]<reduce_op Op, class Body, int... Red>(const plan::d_project<Op, Body, Red...>& p) {
+      double full = 1;
+      ((full *= static_cast<double>(ctx.template index_extent<Red>())), ...);
+      if (full <= 0) return 1.0;
+      const long samples = cells < 64 ? cells : 64;
+      long budget = 1L << 20;
+      double walked = 0;
+      for (long k = 0; k < samples; ++k) {
+        frame_t f{};
+        long rem = k * cells / samples;
+        for (int d = pp::size - 1; d >= 0; --d) {
+          const long n = ctx.extent[pp::at(d)];
+          f.idx[pp::at(d)] = rem % n;
+          rem /= n;
+        }
+        const double w = walked_points<R, ctx_t, frame_t, Body, Red...>(p.body, ctx, f, budget);
+        if (w < 0) return 1.0;
+        walked += w;
+      }
+      return walked / (static_cast<double>(samples) * full);
+    }(rhs);
+  }
+}
+}  // namespace detail
+
 struct equation_estimate {
   std::string text;
   kernel_class kind = kernel_class::map;
@@ -226,6 +306,8 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
               static_cast<typename Eq::lhs_type*>(nullptr));
           double out_elems = 1;
           for (const auto& i : lhs) out_elems *= extent(i);
+          // a guarded sum's kernel walks only the points its guards allow (exec/kernel.hpp evaluator::narrow)
+          const double share = r.terms.size() == 1 ? detail::guarded_share<Prog>(q, s) : 1.0;
           std::vector<std::string> read;
           for (const auto& t : r.terms) {
             std::vector<std::string> space = lhs;
@@ -238,6 +320,7 @@ std::vector<equation_estimate> estimate(const Prog& prog, const Store& s) {
             for (const auto& i : space) points *= extent(i);
             const double mults = t.factors.empty() ? 0.0 : static_cast<double>(t.factors.size() - 1);
             const bool projects = space.size() > lhs.size();
+            if (projects) points *= share;
             e.flops += points * (mults + (projects ? 1.0 : 0.0)) + points * t.functions;
           }
           e.flops += out_elems * (static_cast<double>(r.terms.size()) - 1.0 + r.outer_functions +
