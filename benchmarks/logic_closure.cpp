@@ -1,5 +1,6 @@
 // Datalog benchmarks: transitive closure and same generation on random directed graphs (n nodes, m edges) and on
-// chains, solved by tl::logic::solve (bit-matrix and hash-join kernels), with gringo (Debian's grounder, which
+// chains, solved by tl::logic::solve (bit-matrix and hash-join kernels; bitmatrix_kokkos: the bit-matrix strata
+// as Kokkos kernels in the default execution space), with gringo (Debian's grounder, which
 // evaluates stratified programs while grounding) on the same facts when it is on the PATH, and Soufflé when the
 // SOUFFLE environment variable names its binary. Each engine case reports facts derived, seconds per solve (the
 // benchmark's time), the database's bytes after solving, and the process's peak resident memory so far.
@@ -81,9 +82,10 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
+// kokkos: the bit-matrix strata as Kokkos kernels in the default execution space (tl::logic::solve with a space).
 template <class Prog, class In, class Out>
 void run_engine(benchmark::State& state, const Prog& prog, In in, Out out, const edges_t& edges, std::uint32_t n,
-                bool dense) {
+                bool dense, bool kokkos = false) {
   std::size_t facts = 0, bytes = 0;
   const char* kernel = "";
   for (auto _ : state) {
@@ -92,7 +94,8 @@ void run_engine(benchmark::State& state, const Prog& prog, In in, Out out, const
     for (auto [a, b] : edges) db.insert_ids(in, {a, b});
     tl::logic::solve_options o;
     o.dense = dense;
-    const auto report = tl::logic::solve(prog, db, o);
+    const auto report =
+        kokkos ? tl::logic::solve(prog, db, o, Kokkos::DefaultExecutionSpace{}) : tl::logic::solve(prog, db, o);
     facts = db.size(out);
     bytes = report.bytes;
     kernel = report.strata.back().kernel;
@@ -290,6 +293,9 @@ void register_all() {
     benchmark::RegisterBenchmark(("closure/bitmatrix/" + name).c_str(), [=](benchmark::State& s) {
       run_engine(s, closure, Edge, Path, edges, n, true);
     })->Unit(benchmark::kMillisecond)->Iterations(n >= 5000 ? 1 : 3);
+    benchmark::RegisterBenchmark(("closure/bitmatrix_kokkos/" + name).c_str(), [=](benchmark::State& s) {
+      run_engine(s, closure, Edge, Path, edges, n, true, true);
+    })->Unit(benchmark::kMillisecond)->Iterations(n >= 5000 ? 1 : 3);
     benchmark::RegisterBenchmark(("closure/hashjoin/" + name).c_str(), [=](benchmark::State& s) {
       run_engine(s, closure, Edge, Path, edges, n, false);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
@@ -317,6 +323,7 @@ void register_all() {
 
 int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "--measure") return measure_main(argv + 2);
+  Kokkos::ScopeGuard guard(argc, argv);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -1,15 +1,23 @@
-// CISPO forward and backward (tl::rl, prompt average, given advantages) over 64 prompts x 16 completions x 1024
-// tokens (1,048,576 tokens), against a STREAM-triad loop a[i] = b[i] + s c[i] over the same bytes in this binary.
-// The bytes counted are the ones a fused kernel cannot avoid: reading logp, logp_old and mask and writing
-// grad(logp), 32 bytes a token. Counters: bytes_per_second for each; for CISPO also triad_bytes_per_second and
-// fraction_of_triad, the best of 5 evaluations' rate over the best of 10 triads' (both timed in this process).
+// CISPO forward and backward (tl::rl, prompt average, given advantages) over 64 prompts x 16 completions x 1024 tokens
+// (1,048,576 tokens), against a STREAM-triad loop a[i] = b[i] + s c[i] over the same bytes in this binary, and against
+// hand-written loops over the same inputs that make the library's two passes over memory: the mask's row sums (then the
+// per-prompt weights), then one pass over logp, logp_old and mask that adds up the loss and stores grad(logp), with the
+// kernels' exp (fast_exp) and 8 accumulator lanes per sum, compiled per instruction set as the kernels are. The loops
+// are checked against the library before timing, at eps_max = 4 and at 1.2 (which caps tokens here, 4 none): loss and
+// each grad(logp) within 1e-12 and 1e-13 relative. The bytes counted are the ones a fused kernel cannot avoid: reading
+// logp, logp_old and mask and writing grad(logp), 32 bytes a token. Counters: bytes_per_second for each; for CISPO and
+// the loops also triad_bytes_per_second and fraction_of_triad, the best of 5 evaluations' rate over the best of 10
+// triads' (both timed in this process); for CISPO also fraction_of_loops, the best of 5 runs of the loops' time over
+// the best of 5 evaluations' (alternated, in that case).
 //
 //   bench_rl_cispo
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <random>
 #include <tensorlogic/rl/objectives.hpp>
 #include <tensorlogic/tensorlogic.hpp>
@@ -22,8 +30,10 @@ namespace {
 constexpr std::size_t prompts = 64, completions = 16, tokens = 1024;
 constexpr std::size_t cells = prompts * completions * tokens;
 constexpr double bytes_per_token = 4 * sizeof(double);
+constexpr double eps_max = 4.0;
 
-constexpr auto cispo = rl::objective<rl::loss_kind::cispo, rl::aggregation::prompt_average, rl::advantage_norm::given>();
+constexpr auto cispo =
+    rl::objective<rl::loss_kind::cispo, rl::aggregation::prompt_average, rl::advantage_norm::given>();
 constexpr auto cispo_train = tl::gradient(cispo, rl::loss, tl::wrt(rl::logp));
 
 // The best of 10 triads over arrays that together hold `bytes`, in bytes per second.
@@ -42,19 +52,9 @@ double triad_rate(double bytes) {
   return static_cast<double>(3 * n * sizeof(double)) / best;
 }
 
-void BM_triad(benchmark::State& state) {
-  const std::size_t n = static_cast<std::size_t>(cells * bytes_per_token / (3 * sizeof(double)));
-  std::vector<double> a(n, 0.0), b(n, 1.0), c(n, 2.0);
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] + 3.0 * c[i];
-    benchmark::DoNotOptimize(a.data());
-    benchmark::ClobberMemory();
-  }
-  state.counters["bytes_per_second"] =
-      benchmark::Counter(static_cast<double>(3 * n * sizeof(double)), benchmark::Counter::kIsIterationInvariantRate);
-}
-
-void BM_cispo_forward_backward(benchmark::State& state) {
+// The store for cispo_train with the benchmark's batch: lengths from a quarter of the row to all of it, logp in
+// [-3, -0.05], logp_old within 0.5 of it (at most -0.01), advantages in [-1.5, 1.5]; eps_max = 4.
+auto make_batch() {
   tl::store s(cispo_train, tl::extents(rl::p = prompts, rl::g = completions, rl::t = tokens));
   std::mt19937 gen(1);
   std::uniform_real_distribution<double> lp(-3.0, -0.05), d(-0.5, 0.5), a(-1.5, 1.5);
@@ -73,20 +73,156 @@ void BM_cispo_forward_backward(benchmark::State& state) {
       mask.data()[k] = c < l ? 1.0 : 0.0;
     }
   }
-  rl::bind_hyperparameters(s, {.eps_max = 4.0});
+  rl::bind_hyperparameters(s, {.eps_max = eps_max});
   rl::check_batch(s);
+  return s;
+}
+
+// The same computation by hand, in the library's two passes: comp_len[p,g] = sum_t mask, then prompt_len,
+// prompt_count and prompt_weight; then over every token w = min(exp(logp - logp_old), eps_max), the loss
+// sum of mask prompt_weight token_loss and grad(logp) = mask prompt_weight -(mask w advantage). Returns the loss.
+TENSORLOGIC_HOST_CLONES __attribute__((noinline)) double cispo_loops(
+    const double* __restrict logp, const double* __restrict logp_old, const double* __restrict mask,
+    const double* __restrict adv, const double cap, double* __restrict comp_len, double* __restrict prompt_weight,
+    double* __restrict grad) {
+  constexpr std::size_t L = 8;
+  for (std::size_t r = 0; r < prompts * completions; ++r) {
+    const double* m = mask + r * tokens;
+    double lane[L] = {};
+    std::size_t t = 0;
+    for (; t + L <= tokens; t += L)
+      for (std::size_t l = 0; l < L; ++l) lane[l] += m[t + l];
+    for (; t < tokens; ++t) lane[0] += m[t];
+    double sum = 0.0;
+    for (std::size_t l = 0; l < L; ++l) sum += lane[l];
+    comp_len[r] = sum;
+  }
+  double count = 0.0;
+  for (std::size_t p = 0; p < prompts; ++p) {
+    double len = 0.0;
+    for (std::size_t g = 0; g < completions; ++g) len += comp_len[p * completions + g];
+    count += std::min(len, 1.0);
+    prompt_weight[p] = std::max(len, 1.0);
+  }
+  count = std::max(count, 1.0);
+  for (std::size_t p = 0; p < prompts; ++p) prompt_weight[p] = 1.0 / (prompt_weight[p] * count);
+
+  double lane[L] = {};
+  for (std::size_t r = 0; r < prompts * completions; ++r) {
+    const double a = adv[r], pw = prompt_weight[r / completions];
+    const double* lp = logp + r * tokens;
+    const double* lo = logp_old + r * tokens;
+    const double* m = mask + r * tokens;
+    double* g = grad + r * tokens;
+    std::size_t t = 0;
+    for (; t + L <= tokens; t += L)
+      for (std::size_t l = 0; l < L; ++l) {
+        const double mwa = m[t + l] * std::min(tl::exec::fast_exp(lp[t + l] - lo[t + l]), cap) * a;
+        const double agg = m[t + l] * pw;
+        lane[l] += agg * -(mwa * lp[t + l]);
+        g[t + l] = agg * -mwa;
+      }
+    for (; t < tokens; ++t) {
+      const double mwa = m[t] * std::min(tl::exec::fast_exp(lp[t] - lo[t]), cap) * a;
+      const double agg = m[t] * pw;
+      lane[0] += agg * -(mwa * lp[t]);
+      g[t] = agg * -mwa;
+    }
+  }
+  for (std::size_t w = L / 2; w > 0; w /= 2)
+    for (std::size_t l = 0; l < w; ++l) lane[l] += lane[l + w];
+  return lane[0];
+}
+
+// The loops' buffers and a call on a store's inputs.
+struct loops {
+  std::vector<double> comp_len = std::vector<double>(prompts * completions);
+  std::vector<double> prompt_weight = std::vector<double>(prompts);
+  std::vector<double> grad = std::vector<double>(cells);
+  double loss = 0.0;
+  template <class Store>
+  void run(Store& s, const double cap = eps_max) {
+    loss = cispo_loops(s[rl::logp].data(), s[rl::logp_old].data(), s[rl::mask].data(), s[rl::advantage].data(), cap,
+                       comp_len.data(), prompt_weight.data(), grad.data());
+    benchmark::DoNotOptimize(grad.data());
+    benchmark::ClobberMemory();
+  }
+};
+
+template <class F>
+double seconds(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void BM_triad(benchmark::State& state) {
+  const std::size_t n = static_cast<std::size_t>(cells * bytes_per_token / (3 * sizeof(double)));
+  std::vector<double> a(n, 0.0), b(n, 1.0), c(n, 2.0);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] + 3.0 * c[i];
+    benchmark::DoNotOptimize(a.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["bytes_per_second"] =
+      benchmark::Counter(static_cast<double>(3 * n * sizeof(double)), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_cispo_forward_backward(benchmark::State& state) {
+  auto s = make_batch();
+  loops h;
   for (auto _ : state) {
     tl::eval(cispo_train, s);
     benchmark::DoNotOptimize(s[tl::grad(rl::logp)].data());
   }
-  // the ratio, from the best of 5 timed evaluations against the best of 10 triads over the same bytes
+  // the ratios, from the best of 5 timed evaluations (alternated with 5 runs of the loops) against the best of 10
+  // triads over the same bytes and the best of the loops' runs
+  const double bytes = cells * bytes_per_token;
+  double best = 1e300, best_loops = 1e300;
+  for (int rep = 0; rep < 5; ++rep) {
+    best = std::min(best, seconds([&] { tl::eval(cispo_train, s); }));
+    best_loops = std::min(best_loops, seconds([&] { h.run(s); }));
+  }
+  const double triad = triad_rate(bytes);
+  state.counters["bytes_per_second"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["triad_bytes_per_second"] = triad;
+  state.counters["fraction_of_triad"] = bytes / best / triad;
+  state.counters["fraction_of_loops"] = best_loops / best;
+  state.counters["tokens"] = static_cast<double>(cells);
+}
+
+void BM_cispo_loops(benchmark::State& state) {
+  auto s = make_batch();
+  loops h;
+  // once against the library, at the benchmark's eps_max and at 1.2 (4 is never reached here: |logp - logp_old| <=
+  // 0.5; 1.2 caps about a third of the tokens): the loss, and grad(logp) cell by cell
+  for (const double cap : {eps_max, 1.2}) {
+    rl::bind_hyperparameters(s, {.eps_max = cap});
+    tl::eval(cispo_train, s);
+    h.run(s, cap);
+    const double loss = s[rl::loss]();
+    const double* want = s[tl::grad(rl::logp)].data();
+    double worst = 0.0;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < cells; ++i) {
+      const double d = std::abs(h.grad[i] - want[i]), e = d == 0.0 ? 0.0 : d / std::abs(want[i]);
+      if (!(e <= worst)) worst = e, at = i;
+    }
+    if (!(std::abs(h.loss - loss) <= 1e-12 * std::abs(loss)) || !(worst <= 1e-13)) {
+      char what[200];
+      std::snprintf(what, sizeof what,
+                    "the loops disagree with the library at eps_max = %g: loss %.17g against %.17g, grad(logp) %.3g "
+                    "relative at cell %zu",
+                    cap, h.loss, loss, worst, at);
+      state.SkipWithError(what);
+      return;
+    }
+  }
+  rl::bind_hyperparameters(s, {.eps_max = eps_max});
+  for (auto _ : state) h.run(s);
   const double bytes = cells * bytes_per_token;
   double best = 1e300;
-  for (int rep = 0; rep < 5; ++rep) {
-    const auto start = std::chrono::steady_clock::now();
-    tl::eval(cispo_train, s);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  for (int rep = 0; rep < 5; ++rep) best = std::min(best, seconds([&] { h.run(s); }));
   const double triad = triad_rate(bytes);
   state.counters["bytes_per_second"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["triad_bytes_per_second"] = triad;
@@ -97,6 +233,7 @@ void BM_cispo_forward_backward(benchmark::State& state) {
 
 BENCHMARK(BM_triad)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cispo_forward_backward)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cispo_loops)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   Kokkos::ScopeGuard guard(argc, argv);

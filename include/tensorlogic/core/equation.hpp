@@ -186,7 +186,8 @@ constexpr check_result check_equation() {
 template <std::size_t N>
 constexpr fixed_string<N + 1> to_fixed(std::string_view s) {
   char buf[N + 1]{};
-  for (std::size_t k = 0; k < N && k < s.size(); ++k) buf[k] = s[k];
+  if constexpr (N > 0)
+    for (std::size_t k = 0; k < N && k < s.size(); ++k) buf[k] = s[k];
   return fixed_string<N + 1>(buf);
 }
 

@@ -176,14 +176,20 @@ inline bool read_dense_rule(const rule& r, const std::vector<int>& slot_to_dense
   return true;
 }
 
-// Runs one stratum on bit matrices if every rule fits and the matrices fit the budget; false leaves the database
-// untouched.
-template <class Options, class Report, class Db>
-bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, Db& db,
-                       const std::vector<bool>& in_stratum, const Options& options, Report& report) {
+// A stratum's rules read as dense rules, its binary relations and what each rule reads of them.
+struct dense_stratum {
+  std::vector<dense_relation> rel;
+  std::vector<dense_rule> plan;
+};
+
+// Reads a stratum as a dense stratum when every rule has a dense shape and its matrices fit the memory budget (no
+// matrix is built yet); false otherwise.
+template <class Options, class Db>
+bool plan_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, Db& db,
+                        const std::vector<bool>& in_stratum, const Options& options, dense_stratum& out) {
   // The binary relations the stratum touches.
   std::vector<int> slot_to_dense(in_stratum.size(), -1);
-  std::vector<dense_relation> rel;
+  std::vector<dense_relation>& rel = out.rel;
   auto add = [&](int slot) {
     const auto s = static_cast<std::size_t>(slot);
     if (slot_to_dense[s] >= 0) return true;
@@ -202,7 +208,7 @@ bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& m
     for (const atom& a : r.positive)
       if (a.arity != 2 || !add(a.slot)) return false;
   }
-  std::vector<dense_rule> plan;
+  std::vector<dense_rule>& plan = out.plan;
   for (int k : mine) {
     dense_rule d;
     if (!read_dense_rule(rules[static_cast<std::size_t>(k)], slot_to_dense, d)) return false;
@@ -234,9 +240,12 @@ bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& m
     const std::size_t one = bit_matrix::bytes_for(r.data->domains[0]->size(), r.data->domains[1]->size());
     bytes += one * (1 + r.need_mt + (r.head ? 1 + r.need_dm + r.need_dmt : 0));
   }
-  if (bytes > options.dense_max_bytes) return false;
+  return bytes <= options.dense_max_bytes;
+}
 
-  for (dense_relation& r : rel) {
+// The matrices m (and mt where read) of every relation, from its tuples.
+inline void fill_dense_matrices(dense_stratum& ds) {
+  for (dense_relation& r : ds.rel) {
     const std::size_t n0 = r.data->domains[0]->size(), n1 = r.data->domains[1]->size();
     r.m.reset(n0, n1);
     if (r.need_mt) r.mt.reset(n1, n0);
@@ -245,6 +254,48 @@ bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& m
       r.m.set(t.row(k)[0], t.row(k)[1]);
       if (r.need_mt) r.mt.set(t.row(k)[1], t.row(k)[0]);
     }
+  }
+}
+
+// Appends the facts of a head's final matrix that its tuple set did not hold, in row order; returns how many.
+inline std::size_t append_matrix_facts(relation_data& data, const bit_matrix& m) {
+  std::size_t total = 0;
+  for (std::uint64_t w : m.bits) total += static_cast<std::size_t>(std::popcount(w));
+  tuple_set& t = *data.tuples;
+  const std::size_t had = t.size();
+  t.reserve_rows(total);
+  // The facts the relation held are bits of m too; a bit matrix of them tells which rows to skip.
+  bit_matrix old;
+  old.reset(m.rows, m.cols);
+  for (std::size_t k = 0; k < had; ++k) old.set(t.row(k)[0], t.row(k)[1]);
+  for (std::size_t x = 0; x < m.rows; ++x) {
+    const std::uint64_t* mx = m.row(x);
+    const std::uint64_t* ox = old.row(x);
+    for (std::size_t w = 0; w < m.words; ++w) {
+      std::uint64_t fresh = mx[w] & ~ox[w];
+      while (fresh) {
+        const std::size_t z = w * 64 + static_cast<std::size_t>(std::countr_zero(fresh));
+        const id_t fact[2] = {static_cast<id_t>(x), static_cast<id_t>(z)};
+        t.append_distinct(fact);
+        fresh &= fresh - 1;
+      }
+    }
+  }
+  return t.size() - had;
+}
+
+// Runs one stratum on bit matrices on the host if every rule fits and the matrices fit the budget; false leaves the
+// database untouched.
+template <class Options, class Report, class Db>
+bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, Db& db,
+                       const std::vector<bool>& in_stratum, const Options& options, Report& report) {
+  dense_stratum ds;
+  if (!plan_dense_stratum(rules, mine, db, in_stratum, options, ds)) return false;
+  std::vector<dense_relation>& rel = ds.rel;
+  const std::vector<dense_rule>& plan = ds.plan;
+  fill_dense_matrices(ds);
+  for (dense_relation& r : rel) {
+    const std::size_t n0 = r.m.rows, n1 = r.m.cols;
     if (!r.head) {
       r.lists.build(r.m);
       if (r.need_mt) r.lists_t.build(r.mt);
@@ -340,31 +391,8 @@ bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& m
   report.kernel = "bit matrix";
 
   // The new facts, appended in row order (facts that were there before are skipped by the set itself).
-  for (dense_relation& r : rel) {
-    if (!r.head) continue;
-    std::size_t total = 0;
-    for (std::uint64_t w : r.m.bits) total += static_cast<std::size_t>(std::popcount(w));
-    tuple_set& t = *r.data->tuples;
-    const std::size_t had = t.size();
-    t.reserve_rows(total);
-    // The facts the relation held are bits of m too; a bit matrix of them tells which rows to skip.
-    bit_matrix old;
-    old.reset(r.m.rows, r.m.cols);
-    for (std::size_t k = 0; k < had; ++k) old.set(t.row(k)[0], t.row(k)[1]);
-    for (std::size_t x = 0; x < r.m.rows; ++x) {
-      const std::uint64_t* mx = r.m.row(x);
-      const std::uint64_t* ox = old.row(x);
-      for (std::size_t w = 0; w < r.m.words; ++w) {
-        std::uint64_t fresh = mx[w] & ~ox[w];
-        while (fresh) {
-          const id_t fact[2] = {static_cast<id_t>(x), static_cast<id_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(fresh)))};
-          t.append_distinct(fact);
-          fresh &= fresh - 1;
-        }
-      }
-    }
-    report.derived += t.size() - had;
-  }
+  for (dense_relation& r : rel)
+    if (r.head) report.derived += append_matrix_facts(*r.data, r.m);
   return true;
 }
 

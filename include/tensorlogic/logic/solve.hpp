@@ -10,10 +10,12 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <tensorlogic/logic/database.hpp>
 #include <tensorlogic/logic/dense.hpp>
+#include <tensorlogic/logic/dense_device.hpp>
 #include <tensorlogic/logic/rules.hpp>
 
 namespace tensorlogic::logic {
@@ -378,10 +380,11 @@ void run_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, D
 }  // namespace detail
 
 namespace detail {
-// solve() restricted to the strata flagged in `wanted` (all when null).
-template <class Prog>
+// solve() restricted to the strata flagged in `wanted` (all when null); the bit-matrix strata run in `*space` when
+// Space is a Kokkos execution space, on the host (dense.hpp) when it is void.
+template <class Prog, class Space = void>
 solve_report solve_strata(const Prog& prog, database<Prog>& db, const solve_options& options,
-                          const std::vector<bool>* wanted) {
+                          const std::vector<bool>* wanted, const Space* space = nullptr) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<rule> rules = rules_of(prog);
   for (const rule& r : rules) detail::check_rule_types(r, db);
@@ -410,11 +413,20 @@ solve_report solve_strata(const Prog& prog, database<Prog>& db, const solve_opti
       if (stratum_of_rule(rules[k]) == s) mine.push_back(static_cast<int>(k));
     if (mine.empty()) continue;
 
-    if (options.dense && !options.provenance &&
-        detail::try_dense_stratum(rules, mine, db, in_stratum, options, rep)) {
-      report.derived += rep.derived;
-      report.strata.push_back(std::move(rep));
-      continue;
+    if (options.dense && !options.provenance) {
+      bool dense = false;
+      if constexpr (std::is_void_v<Space>) {
+        dense = detail::try_dense_stratum(rules, mine, db, in_stratum, options, rep);
+      } else {
+        detail::dense_stratum ds;
+        dense = detail::plan_dense_stratum(rules, mine, db, in_stratum, options, ds);
+        if (dense) detail::run_dense_stratum_on(*space, ds, options, rep);
+      }
+      if (dense) {
+        report.derived += rep.derived;
+        report.strata.push_back(std::move(rep));
+        continue;
+      }
     }
 
     detail::run_stratum(rules, mine, db, in_stratum, options, rep);
@@ -432,6 +444,14 @@ solve_report solve_strata(const Prog& prog, database<Prog>& db, const solve_opti
 template <class Prog>
 solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& options = {}) {
   return detail::solve_strata(prog, db, options, nullptr);
+}
+
+// The same, with the bit-matrix strata run as Kokkos kernels in `space` (its memory space holds their matrices;
+// Serial, OpenMP, CUDA, HIP); the other strata run on the host. Same facts as solve(prog, db, options).
+template <class Prog, class Space>
+  requires Kokkos::is_execution_space<Space>::value
+solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& options, const Space& space) {
+  return detail::solve_strata(prog, db, options, nullptr, &space);
 }
 
 // The rules of `prog` as Datalog text, one a line (for printing provenance).
