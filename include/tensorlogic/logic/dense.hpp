@@ -284,6 +284,21 @@ inline std::size_t append_matrix_facts(relation_data& data, const bit_matrix& m)
   return t.size() - had;
 }
 
+// The semi-naive schedule of a dense stratum: apply(true) on whole operands, then apply(false) on the deltas while
+// close() reports new facts (a recursive stratum only, up to options.max_iterations); returns the iterations.
+template <class Apply, class Close, class Options>
+long semi_naive(Apply& apply, Close& close, const bool recursive, const Options& options) {
+  apply(true);
+  long iterations = 1;
+  bool more = close();
+  while (more && recursive && (options.max_iterations < 0 || iterations < options.max_iterations)) {
+    apply(false);
+    ++iterations;
+    more = close();
+  }
+  return iterations;
+}
+
 // Runs one stratum on bit matrices on the host if every rule fits and the matrices fit the budget; false leaves the
 // database untouched.
 template <class Options, class Report, class Db>
@@ -379,15 +394,7 @@ bool try_dense_stratum(const std::vector<rule>& rules, const std::vector<int>& m
     return any;
   };
 
-  apply(true);
-  long iterations = 1;
-  bool more = close_iteration();
-  while (more && report.recursive && (options.max_iterations < 0 || iterations < options.max_iterations)) {
-    apply(false);
-    ++iterations;
-    more = close_iteration();
-  }
-  report.iterations = iterations;
+  report.iterations = semi_naive(apply, close_iteration, report.recursive, options);
   report.kernel = "bit matrix";
 
   // The new facts, appended in row order (facts that were there before are skipped by the set itself).

@@ -2,13 +2,14 @@
 // the strata that dense.hpp runs on the host run in `space` (any Kokkos backend: Serial, OpenMP, CUDA, HIP), on
 // matrices in its memory space. Same rules, same semi-naive iteration and the same facts as the host kernel; what
 // differs is how an iteration finds its work. The host kernel lists nonzero words; here every matrix row has a flag
-// (a row of the delta holds a fact, a row of `next` was written) and one team works one row:
+// (a row of the delta holds a fact, a row of `next` was written) and one work item works one row (a team on a device,
+// its threads sharing the row's words; one thread on the host):
 //   apply  next[x] |= OR of B[y] over the set bits y of A[x]  (A: the operand or its delta, rows skipped by flag;
 //          for A dB the bits y whose delta row is empty are skipped), or next[x] |= A[x] for a copy rule;
 //   clear  the transposed deltas' flagged rows;
 //   close  fresh = next[x] & ~m[x]; m[x] |= fresh; delta[x] = fresh; the transposes get fresh's bits by atomic OR;
 //          the number of fresh bits is reduced to decide whether to go on.
-// A team's threads share a row's words. The final matrices are copied to the host and appended to the tuple sets.
+// The final matrices are copied to the host and appended to the tuple sets.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -49,9 +50,13 @@ struct join_rows_kernel {
   bool use_a_rows = false, use_b_rows = false, copy = false;
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
-    const long x = team.league_rank();
+    row(team.league_rank(), team.team_rank(), team.team_size());
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(const long x) const { row(x, 0, 1); }
+  // Row x, this thread's words w = rank, rank + size, ...
+  KOKKOS_INLINE_FUNCTION void row(const long x, const long rank, const long size) const {
     if (use_a_rows && !a_rows(x)) return;
-    const long rank = team.team_rank(), size = team.team_size(), out_words = static_cast<long>(next.extent(1));
+    const long out_words = static_cast<long>(next.extent(1));
     if (copy) {
       for (long w = rank; w < out_words; w += size) {
         const std::uint64_t v = a(x, w);
@@ -82,10 +87,18 @@ struct clear_rows_kernel {
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
     const long x = team.league_rank();
     if (!rows(x)) return;
-    const long words = static_cast<long>(d.extent(1));
-    for (long w = team.team_rank(); w < words; w += team.team_size()) d(x, w) = 0;
+    clear(x, team.team_rank(), team.team_size());
     team.team_barrier();
     if (team.team_rank() == 0) rows(x) = 0;
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(const long x) const {
+    if (!rows(x)) return;
+    clear(x, 0, 1);
+    rows(x) = 0;
+  }
+  KOKKOS_INLINE_FUNCTION void clear(const long x, const long rank, const long size) const {
+    const long words = static_cast<long>(d.extent(1));
+    for (long w = rank; w < words; w += size) d(x, w) = 0;
   }
 };
 
@@ -95,21 +108,32 @@ struct close_rows_kernel {
   device_bits<Mem> m, mt, dm, dmt, next;
   device_flags<Mem> next_rows, d_rows, dt_rows;
   bool need_mt = false, need_dm = false, need_dmt = false;
+  using value_type = long;  // a sum of fresh bits (named: the two call operators leave it to be deduced from neither)
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team, long& count) const {
     const long x = team.league_rank();
-    const bool touched = next_rows(x) || (need_dm && d_rows(x));
-    if (!touched) return;
+    if (!touched(x)) return;
     team.team_barrier();  // every thread has read the flags before they are reset
-    if (team.team_rank() == 0) {
-      next_rows(x) = 0;
-      if (need_dm) d_rows(x) = 0;
-    }
+    if (team.team_rank() == 0) reset(x);
     team.team_barrier();
+    words(x, team.team_rank(), team.team_size(), count);
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(const long x, long& count) const {
+    if (!touched(x)) return;
+    reset(x);
+    words(x, 0, 1, count);
+  }
+  KOKKOS_INLINE_FUNCTION bool touched(const long x) const { return next_rows(x) || (need_dm && d_rows(x)); }
+  KOKKOS_INLINE_FUNCTION void reset(const long x) const {
+    next_rows(x) = 0;
+    if (need_dm) d_rows(x) = 0;
+  }
+  // This thread's words of row x: w = rank, rank + size, ...
+  KOKKOS_INLINE_FUNCTION void words(const long x, const long rank, const long size, long& count) const {
     const long words = static_cast<long>(m.extent(1));
     const std::uint64_t x_bit = std::uint64_t{1} << (x % 64);
     const long x_word = x / 64;
-    for (long w = team.team_rank(); w < words; w += team.team_size()) {
+    for (long w = rank; w < words; w += size) {
       const std::uint64_t fresh = next(x, w) & ~m(x, w);
       next(x, w) = 0;
       if (need_dm) dm(x, w) = fresh;
@@ -135,6 +159,9 @@ struct device_relation {
   device_bits<Mem> m, mt, dm, dmt, next;
   device_flags<Mem> d_rows, dt_rows, next_rows;
 };
+
+// Run the kernels as teams in a host space too (the device schedule; for tests).
+inline bool dense_teams_on_host = false;
 
 template <class Mem>
 device_bits<Mem> upload_bits(const bit_matrix& h, const std::string& label) {
@@ -172,7 +199,25 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
       d.dt_rows = device_flags<mem>("tensorlogic::logic::delta_t_rows", n1);
     }
   }
-  auto teams = [&](std::size_t rows) { return policy(space, static_cast<int>(rows), Kokkos::AUTO); };
+  // A team per row where the space runs teams of threads on a device; one row per work item on the host, whose
+  // teams would cost more to start than the row's work.
+  constexpr bool host = Kokkos::SpaceAccessibility<Space, Kokkos::HostSpace>::accessible;
+  using range = Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>;
+  const bool by_row = host && !dense_teams_on_host;
+  auto for_rows = [&](const char* name, std::size_t rows, const auto& functor) {
+    if (by_row)
+      Kokkos::parallel_for(name, range(space, 0, static_cast<long>(rows)), functor);
+    else
+      Kokkos::parallel_for(name, policy(space, static_cast<int>(rows), Kokkos::AUTO), functor);
+  };
+  auto sum_rows = [&](const char* name, std::size_t rows, const auto& functor) {
+    long n = 0;
+    if (by_row)
+      Kokkos::parallel_reduce(name, range(space, 0, static_cast<long>(rows)), functor, n);
+    else
+      Kokkos::parallel_reduce(name, policy(space, static_cast<int>(rows), Kokkos::AUTO), functor, n);
+    return n;
+  };
 
   // Applies every rule; `first` uses whole operands, later iterations the deltas (semi-naive).
   auto apply = [&](bool first) {
@@ -195,7 +240,7 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
           k.a_rows = rule.a_t ? da.dt_rows : da.d_rows;
           k.use_a_rows = true;
         }
-        Kokkos::parallel_for("tensorlogic::logic::copy_rows", teams(rows), k);
+        for_rows("tensorlogic::logic::copy_rows", rows, k);
         continue;
       }
       const dense_relation& b = ds.rel[static_cast<std::size_t>(rule.b)];
@@ -203,7 +248,7 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
       if (first) {
         k.a = rule.a_t ? da.mt : da.m;
         k.b = rule.b_t ? db.mt : db.m;
-        Kokkos::parallel_for("tensorlogic::logic::join_rows", teams(rows), k);
+        for_rows("tensorlogic::logic::join_rows", rows, k);
         continue;
       }
       if (a.head) {  // dA[x][y] B[y][z]
@@ -212,7 +257,7 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
         j.a_rows = rule.a_t ? da.dt_rows : da.d_rows;
         j.use_a_rows = true;
         j.b = rule.b_t ? db.mt : db.m;
-        Kokkos::parallel_for("tensorlogic::logic::join_rows", teams(rows), j);
+        for_rows("tensorlogic::logic::join_rows", rows, j);
       }
       if (b.head) {  // A[x][y] dB[y][z]: the bits y of A[x] whose delta row holds a fact
         join_rows_kernel<mem, member> j = k;
@@ -220,7 +265,7 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
         j.b = rule.b_t ? db.dmt : db.dm;
         j.b_rows = rule.b_t ? db.dt_rows : db.d_rows;
         j.use_b_rows = true;
-        Kokkos::parallel_for("tensorlogic::logic::join_rows", teams(rows), j);
+        for_rows("tensorlogic::logic::join_rows", rows, j);
       }
     }
   };
@@ -229,8 +274,7 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
     for (std::size_t k = 0; k < ds.rel.size(); ++k) {
       device_relation<mem>& d = dev[k];
       if (ds.rel[k].head && ds.rel[k].need_dmt && d.dmt.extent(0) > 0)
-        Kokkos::parallel_for("tensorlogic::logic::clear_rows", teams(d.dmt.extent(0)),
-                             clear_rows_kernel<mem, member>{d.dmt, d.dt_rows});
+        for_rows("tensorlogic::logic::clear_rows", d.dmt.extent(0), clear_rows_kernel<mem, member>{d.dmt, d.dt_rows});
     }
     long fresh = 0;
     for (std::size_t k = 0; k < ds.rel.size(); ++k) {
@@ -239,22 +283,12 @@ void run_dense_stratum_on(const Space& space, dense_stratum& ds, const Options& 
       if (!r.head || d.m.extent(0) == 0) continue;
       close_rows_kernel<mem, member> c{d.m,         d.mt,      d.dm,       d.dmt,     d.next,   d.next_rows,
                                        d.d_rows,    d.dt_rows, r.need_mt,  r.need_dm, r.need_dmt};
-      long n = 0;
-      Kokkos::parallel_reduce("tensorlogic::logic::close_rows", teams(d.m.extent(0)), c, n);
-      fresh += n;
+      fresh += sum_rows("tensorlogic::logic::close_rows", d.m.extent(0), c);
     }
     return fresh > 0;
   };
 
-  apply(true);
-  long iterations = 1;
-  bool more = close_iteration();
-  while (more && report.recursive && (options.max_iterations < 0 || iterations < options.max_iterations)) {
-    apply(false);
-    ++iterations;
-    more = close_iteration();
-  }
-  report.iterations = iterations;
+  report.iterations = semi_naive(apply, close_iteration, report.recursive, options);
   report.kernel = "bit matrix (Kokkos)";
 
   for (std::size_t k = 0; k < ds.rel.size(); ++k) {
