@@ -2,7 +2,9 @@
 # Compile-time benchmark: seconds and peak compiler memory to build programs of 1, 8, 32 and 64 equations — a chain
 # of dense layers H_k(n, o) = f(W_k(o, i) H_{k-1}(n, i) + b_k(o)) with f cycling through relu, tanh, sigmoid and
 # exp, each program stored, bound, evaluated (every kernel instantiated) and its result printed: the whole path a
-# user's translation unit compiles. Usage:
+# user's translation unit compiles. Each program is compiled twice: as written (`constexpr auto prog =
+# tl::program(...)`) and named (`struct net : std::remove_cvref_t<decltype(layers)> {}; constexpr net prog{layers};`),
+# whose type the compiler spells in a few bytes instead of every equation in each function it instantiates. Usage:
 #   benchmarks/compile_time.sh [counts...]        (default: 1 8 32 64)
 # CXX and CXXFLAGS override the compiler and the flags (default: the project's Release flags against the Debian
 # Kokkos); the sources and objects go to a temporary folder. Peak memory needs GNU time (/usr/bin/time).
@@ -15,8 +17,10 @@ counts=("$@")
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-generate() {  # $1 = number of equations
-  local n="$1" k fns=(relu tanh sigmoid exp)
+generate() {  # $1 = number of equations, $2 = plain or named
+  local n="$1" spelling="$2" k fns=(relu tanh sigmoid exp)
+  local var=prog
+  [[ $spelling == named ]] && var=layers
   echo '#include <cstdio>'
   echo '#include <vector>'
   echo '#include <tensorlogic/tensorlogic.hpp>'
@@ -26,7 +30,7 @@ generate() {  # $1 = number of equations
   for ((k = 1; k <= n; ++k)); do
     echo "constexpr tl::tensor<\"W$k\", float, 2> W$k; constexpr tl::tensor<\"b$k\", float, 1> b$k;"
   done
-  echo 'constexpr auto prog = tl::program('
+  echo "constexpr auto $var = tl::program("
   for ((k = 1; k <= n; ++k)); do
     local sep=","
     [[ $k -eq $n ]] && sep=""
@@ -38,6 +42,10 @@ generate() {  # $1 = number of equations
     fi
   done
   echo ');'
+  if [[ $spelling == named ]]; then
+    echo 'struct net : std::remove_cvref_t<decltype(layers)> {};'
+    echo 'constexpr net prog{layers};'
+  fi
   echo 'int main(int argc, char** argv) {'
   echo '  Kokkos::ScopeGuard guard(argc, argv);'
   echo '  tl::store s(prog, tl::extents(n = 4, i = 8, o = 8));'
@@ -51,18 +59,26 @@ generate() {  # $1 = number of equations
   echo '}'
 }
 
-printf '%-10s %10s %16s\n' equations seconds "peak MiB"
-for n in "${counts[@]}"; do
-  src="$work/chain_$n.cpp"
-  generate "$n" > "$src"
+compile() {  # $1 = source; prints "seconds peak-MiB"
+  local src="$1" obj="${1%.cpp}.o"
   if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -f '%e %M' -o "$work/time_$n" "$cxx" "${flags[@]}" -I"$root/include" -c "$src" -o "$work/chain_$n.o"
-    read -r seconds kib < "$work/time_$n"
-    printf '%-10s %10s %16s\n' "$n" "$seconds" "$(( kib / 1024 ))"
+    /usr/bin/time -f '%e %M' -o "$work/time" "$cxx" "${flags[@]}" -I"$root/include" -c "$src" -o "$obj"
+    read -r seconds kib < "$work/time"
+    echo "$seconds $(( kib / 1024 ))"
   else
+    local start ms
     start=$(date +%s%N)
-    "$cxx" "${flags[@]}" -I"$root/include" -c "$src" -o "$work/chain_$n.o"
+    "$cxx" "${flags[@]}" -I"$root/include" -c "$src" -o "$obj"
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    printf '%-10s %7d.%02d %16s\n' "$n" $(( ms / 1000 )) $(( ms % 1000 / 10 )) "n/a"
+    printf '%d.%02d n/a\n' $(( ms / 1000 )) $(( ms % 1000 / 10 ))
   fi
+}
+
+printf '%-10s %10s %10s %16s %16s\n' equations seconds "named s" "peak MiB" "named peak MiB"
+for n in "${counts[@]}"; do
+  generate "$n" plain > "$work/chain_$n.cpp"
+  generate "$n" named > "$work/named_$n.cpp"
+  read -r plain_s plain_mib <<< "$(compile "$work/chain_$n.cpp")"
+  read -r named_s named_mib <<< "$(compile "$work/named_$n.cpp")"
+  printf '%-10s %10s %10s %16s %16s\n' "$n" "$plain_s" "$named_s" "$plain_mib" "$named_mib"
 done

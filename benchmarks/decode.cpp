@@ -119,6 +119,8 @@ struct timed_policy {
     return out;
   }
 };
+template <class Policy>
+timed_policy(Policy*, std::size_t) -> timed_policy<Policy>;  // Clang 14 has no aggregate CTAD
 
 void report(benchmark::State& state, double seconds, double tail_seconds, std::size_t length, std::size_t chunks,
             std::size_t processed, std::size_t peak_bytes) {

@@ -30,7 +30,11 @@ inline constexpr tl::tensor<"G", float, 3> G;  // regression target
 inline constexpr tl::tensor<"L", float, 0> L;
 inline constexpr nn::transformer_block<"blk", float> blk;
 constexpr auto model = tl::compose(blk(Y(n, p, e), X(n, p, e), q), L() = 0.5 * tl::square(Y(n, p, e) - G(n, p, e)));
-constexpr auto train = tl::gradient(model, L, nn::parameters(blk));
+// The gradient program under a name of its own: the compiler then spells `train_t`, not every equation, in
+// each function it instantiates for the program (a third less compile time; docs/performance.md).
+constexpr auto train_equations = tl::gradient(model, L, nn::parameters(blk));
+struct train_t : std::remove_cvref_t<decltype(train_equations)> {};
+constexpr train_t train{train_equations};
 
 constexpr int batch = 8, positions = 128, width = 128;
 

@@ -19,6 +19,7 @@ TENSORLOGIC_PACKAGES=(
   libeigen3-dev
   g++
   cmake
+  clang  # the tests' second front end (ctest -L clang)
 )
 
 tensorlogic_package_installed() {

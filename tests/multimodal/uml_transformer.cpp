@@ -66,7 +66,11 @@ constexpr auto y_part =
                 nn::tagged<"y">(ce)(uml.Ly(), Oy(m, c), Ty(m, c)));
 constexpr auto model = tl::compose(x_part, y_part, uml());
 constexpr auto params = nn::parameters(enc_x, trunk, head, enc_y);
-constexpr auto train = tl::gradient(model, uml.L, params);
+// The gradient program under a name of its own: the compiler then spells `train_t`, not every equation, in
+// each function it instantiates for the program (a third less compile time; docs/performance.md).
+constexpr auto train_equations = tl::gradient(model, uml.L, params);
+struct train_t : std::remove_cvref_t<decltype(train_equations)> {};
+constexpr train_t train{train_equations};
 
 // X: 3 sequences of 4 positions x 3 features; Y: 4 sequences of 2 positions x 5 features; width 4 (2 heads of 2),
 // feed-forward 5, 3 classes.

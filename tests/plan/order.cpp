@@ -206,8 +206,8 @@ TEST_CASE("a three-factor chain equals the naive loops in every order and path",
         tl::bind(st, alpha, 0.75);
         tl::eval(prog, st);
         using order = tl::detail::contraction_order<std::remove_cvref_t<decltype(tl::get<0>(prog.equations))>>;
-        const auto ext = [&](int t) {
-          const std::string name(order::term.name[t]);
+        const auto ext = [&, ni = ni, nj = nj, nk = nk, nl = nl](int t) {  // init-captures: Clang 14 cannot
+          const std::string name(order::term.name[t]);                      // capture structured bindings
           return name == "i" ? ni : name == "j" ? nj : name == "k" ? nk : nl;
         };
         // the tree that ran is the one chosen from these extents (the single loop when ordering is off)

@@ -852,8 +852,9 @@ constexpr auto gradient_equations(const Eq& eq, Needs needs) {
     return std::tuple<>{};  // handled by normalizer_gradient
   } else {
     return [&]<class... Occ>(type_list<Occ...>) {
-      return std::tuple_cat([&] {
-        using parts = occurrence_parts<Occ>;
+      // each occurrence through a parameter (Clang 14 does not expand a pack named only inside a lambda's body)
+      return std::tuple_cat([&]<class O>(type_list<O>) {
+        using parts = occurrence_parts<O>;
         using T = typename parts::symbol;
         if constexpr (!needs(static_cast<T*>(nullptr))) {
           return std::tuple<>{};
@@ -871,7 +872,7 @@ constexpr auto gradient_equations(const Eq& eq, Needs needs) {
             return std::tuple(lhs0 = rhs);
           }
         }
-      }()...);
+      }(type_list<Occ>{})...);
     }(typename occurrences_of<R, path<>>::type{});
   }
 }

@@ -2,6 +2,7 @@
 // extent), same-left-hand-side groups, dependency graph and recursive strata are computed at compile time, and the
 // whole-program checks (conflicting declarations, static extents, stratified negation) fire here, once.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -73,7 +74,7 @@ constexpr auto first_by_name() {
   constexpr std::size_t n = sizeof...(T);
   const std::string_view names[] = {T::name.view()..., std::string_view{}};
   first_positions<n> r;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i + 1 < n + 1; ++i) {  // (not i < n: nvcc warns of a comparison with 0 at n = 0)
     bool seen = false;
     for (std::size_t j = 0; j < i && !seen; ++j) seen = names[j] == names[i];
     if (!seen) r.at[r.count++] = i;
@@ -104,16 +105,36 @@ constexpr declaration_key declaration_of() {
   return {S::name.view(), static_cast<int>(S::kind), S::rank, &type_tag<typename S::value_type>};
 }
 
-// The first name declared twice differently (kind, rank or value type), or empty.
+// The first name declared twice differently (kind, rank or value type), or empty: the references sorted by name (then
+// by position), so that each name's declarations are compared with its first one only (n log n, not n^2 comparisons:
+// a large gradient program has thousands of references, and the pairwise loop exhausted Clang's constexpr budget).
 template <class... S>
 constexpr std::string_view conflicting_name(type_list<S...>) {
-  const declaration_key k[] = {declaration_of<S>()..., declaration_key{}};
-  for (std::size_t a = 0; a < sizeof...(S); ++a)
-    for (std::size_t b = 0; b < a; ++b)
-      if ((k[a].kind != k[b].kind || k[a].rank != k[b].rank || k[a].value_type != k[b].value_type) &&
-          k[a].name == k[b].name)
-        return k[a].name;
-  return {};
+  constexpr std::size_t n = sizeof...(S);
+  if constexpr (n < 2) {
+    return {};
+  } else {
+    const declaration_key k[] = {declaration_of<S>()...};
+    std::array<std::size_t, n> at{};
+    for (std::size_t a = 0; a < n; ++a) at[a] = a;
+    std::sort(at.begin(), at.end(),
+              [&](std::size_t a, std::size_t b) { return k[a].name < k[b].name || (k[a].name == k[b].name && a < b); });
+    std::size_t first_conflict = n;  // the smallest position declared differently from an earlier reference
+    for (std::size_t g = 0; g < n;) {
+      std::size_t end = g + 1;
+      while (end < n && k[at[end]].name == k[at[g]].name) ++end;
+      const declaration_key& head = k[at[g]];
+      for (std::size_t j = g + 1; j < end; ++j) {
+        const declaration_key& other = k[at[j]];
+        if (other.kind != head.kind || other.rank != head.rank || other.value_type != head.value_type) {
+          first_conflict = at[j] < first_conflict ? at[j] : first_conflict;
+          break;
+        }
+      }
+      g = end;
+    }
+    return first_conflict < n ? k[first_conflict].name : std::string_view{};
+  }
 }
 
 // Same-LHS groups, dependency closure and strata, computed once per program type; sized by the number of equations
@@ -315,13 +336,21 @@ constexpr extent_conflict find_extent_conflict(indexed_tuple<E...>*) {
   return r;
 }
 
+// Static members, each its own constant expression: Clang evaluates a constexpr local variable's initializer inside
+// the caller's evaluation, so these checks would count against the budget of the expression constructing a program.
+template <class Prog>
+struct program_checks {
+  static constexpr std::string_view dup = conflicting_name(typename Prog::all_symbols{});
+  static constexpr extent_conflict conflict = find_extent_conflict(static_cast<decltype(Prog::equations)*>(nullptr));
+};
+
 template <class Prog>
 constexpr void diagnose_program() {
-  constexpr std::string_view dup = conflicting_name(typename Prog::all_symbols{});
+  constexpr std::string_view dup = program_checks<Prog>::dup;
   if constexpr (!dup.empty()) {
     (void)diagnostics::conflicting_declarations<to_fixed<dup.size()>(dup)>{};
   }
-  constexpr extent_conflict conflict = find_extent_conflict(static_cast<decltype(Prog::equations)*>(nullptr));
+  constexpr extent_conflict conflict = program_checks<Prog>::conflict;
   if constexpr (!conflict.name.empty()) {
     (void)diagnostics::static_extent_conflict<to_fixed<conflict.name.size()>(conflict.name), conflict.a, conflict.b>{};
   }
@@ -337,10 +366,12 @@ template <class... Eqs>
 program(const Eqs&...) -> program<Eqs...>;
 
 namespace detail {
-template <class T>
-struct is_program : std::false_type {};
+// A program, or a class derived from one (a named program: `struct net : decltype(tl::program(...)) {};`).
 template <class... E>
-struct is_program<program<E...>> : std::true_type {};
+std::true_type program_base(const program<E...>*);
+std::false_type program_base(...);
+template <class T>
+struct is_program : decltype(program_base(static_cast<const T*>(nullptr))) {};
 template <class P>
 constexpr auto equations_of(const P& p) {
   if constexpr (is_program<P>::value)

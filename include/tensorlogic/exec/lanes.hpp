@@ -79,6 +79,11 @@ template <class D>
 inline constexpr int lane_var_of = -1;
 template <int Q>
 inline constexpr int lane_var_of<plan::dim_var<Q>> = Q;
+template <class... D>
+consteval int last_lane_var() {
+  const int vars[] = {lane_var_of<D>...};  // a local array: Clang 14 rejects indexing a static member array of the
+  return vars[sizeof...(D) - 1];           // class being defined in a constant expression (no known bound yet)
+}
 template <class Rhs, class LhsDims>
 struct lane_position {
   static constexpr int value = -1;
@@ -86,8 +91,7 @@ struct lane_position {
 template <class Rhs, class... D>
   requires(sizeof...(D) > 0)
 struct lane_position<Rhs, plan::dims<D...>> {
-  static constexpr int vars[] = {lane_var_of<D>...};
-  static constexpr int p = vars[sizeof...(D) - 1];
+  static constexpr int p = last_lane_var<D...>();
   static constexpr int repeats = ((std::is_same_v<D, plan::dim_var<p>> ? 1 : 0) + ...);
   static constexpr int value = p >= 0 && repeats == 1 && lane_node_ok<Rhs, p>::value ? p : -1;
 };
