@@ -142,6 +142,19 @@ static_assert(pooled.divisor == 2 && decltype(pooled)::divided && decltype(poole
 constexpr auto merged = x + y - x;
 static_assert(merged.coef[0] == 0 && merged.coef[1] == 1);
 
+// expression nodes hold operands and subscripts in indexed tuples: tuple-like, read by tensorlogic::get, constant
+// values carried through; relu(W X + b) is apply<relu, apply<add, apply<mul, W, X>, b>>
+constexpr auto rhs = layer.rhs;
+using sum_t = std::remove_cvref_t<decltype(tl::get<0>(rhs.args))>;
+static_assert(std::tuple_size_v<decltype(rhs.args)> == 1 && std::tuple_size_v<decltype(sum_t{}.args)> == 2);
+static_assert(std::is_same_v<std::tuple_element_t<1, decltype(sum_t{}.args)>, decltype(b(i))>);
+static_assert(std::tuple_size_v<decltype(W(i, j).dims)> == 2);
+static_assert(std::is_same_v<std::remove_cvref_t<decltype(tl::get<1>(W(i, j).dims))>, tl::index<"j">>);
+constexpr auto scaled = 2.5 * X(j) - 0.5;
+static_assert(tl::get<1>(scaled.args).value == 0.5 && tl::get<0>(tl::get<0>(scaled.args).args).value == 2.5);
+constexpr auto shifted_ref = X(j + 2);
+static_assert(tl::get<0>(shifted_ref.dims).offset == 2);
+
 // symbol metadata
 static_assert(decltype(Anc)::kind == tl::symbol_kind::relation && decltype(Anc)::rank == 2);
 static_assert(decltype(W)::name.view() == "W");

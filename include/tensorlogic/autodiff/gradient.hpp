@@ -157,7 +157,7 @@ constexpr auto diff(const Node& n, path<P...>);
 
 template <fixed_string Head, op O, class... Args, int K, int... Rest>
 constexpr auto diff_apply(const apply<O, Args...>& n, path<K, Rest...>) {
-  const auto& child = std::get<K>(n.args);
+  const auto& child = tensorlogic::get<K>(n.args);
   const auto dc = diff<Head>(child, path<Rest...>{});
   if constexpr (O == op::add) {
     return dc;
@@ -166,13 +166,14 @@ constexpr auto diff_apply(const apply<O, Args...>& n, path<K, Rest...>) {
   } else if constexpr (O == op::neg) {
     return negated(dc);
   } else if constexpr (O == op::mul) {
-    if constexpr (K == 0) return times(dc, std::get<1>(n.args)); else return times(std::get<0>(n.args), dc);
+    if constexpr (K == 0) return times(dc, tensorlogic::get<1>(n.args));
+    else return times(tensorlogic::get<0>(n.args), dc);
   } else if constexpr (O == op::div) {
-    const auto& a = std::get<0>(n.args);
-    const auto& b = std::get<1>(n.args);
+    const auto& a = tensorlogic::get<0>(n.args);
+    const auto& b = tensorlogic::get<1>(n.args);
     if constexpr (K == 0) return over(dc, b); else return negated(times(a, dc)) / tensorlogic::square(b);
   } else {
-    const auto& a = std::get<0>(n.args);
+    const auto& a = tensorlogic::get<0>(n.args);
     if constexpr (O == op::exp) return times(tensorlogic::exp(a), dc);
     else if constexpr (O == op::log) return over(dc, a);
     else if constexpr (O == op::sqrt) return over(dc, 2.0 * tensorlogic::sqrt(a));
@@ -185,16 +186,16 @@ constexpr auto diff_apply(const apply<O, Args...>& n, path<K, Rest...>) {
       (void)diagnostics::gradient_through_step<Head>{};
       return constant{0.0};
     } else if constexpr (O == op::sigmoid_t) {
-      const auto& t = std::get<1>(n.args);
+      const auto& t = tensorlogic::get<1>(n.args);
       const auto s = tensorlogic::sigmoid(a, t);
       if constexpr (K == 0) return times(s * (1.0 - s) / t, dc);
       else return times(-(s * (1.0 - s)) * a / tensorlogic::square(t), dc);
     } else if constexpr (O == op::pow) {
-      const auto& b = std::get<1>(n.args);
+      const auto& b = tensorlogic::get<1>(n.args);
       if constexpr (K == 0) return times(b * tensorlogic::pow(a, b - 1.0), dc);
       else return times(tensorlogic::pow(a, b) * tensorlogic::log(a), dc);
     } else if constexpr (O == op::min || O == op::max) {
-      const auto& b = std::get<1>(n.args);
+      const auto& b = tensorlogic::get<1>(n.args);
       // min picks a where b - a > 0; max picks a where a - b > 0 (the kernel's tie rule)
       const auto picks_a = [&] {
         if constexpr (O == op::min) return b - a; else return a - b;
@@ -202,8 +203,8 @@ constexpr auto diff_apply(const apply<O, Args...>& n, path<K, Rest...>) {
       if constexpr (K == 0) return tensorlogic::where(picks_a, as_operand(dc), 0.0);
       else return tensorlogic::where(picks_a, 0.0, as_operand(dc));
     } else if constexpr (O == op::clamp) {
-      const auto& lo = std::get<1>(n.args);
-      const auto& hi = std::get<2>(n.args);
+      const auto& lo = tensorlogic::get<1>(n.args);
+      const auto& hi = tensorlogic::get<2>(n.args);
       if constexpr (K == 0) return tensorlogic::where(a - lo, tensorlogic::where(hi - a, as_operand(dc), 0.0), 0.0);
       else if constexpr (K == 1) return tensorlogic::where(lo - a, as_operand(dc), 0.0);
       else return tensorlogic::where(a - hi, as_operand(dc), 0.0);
@@ -239,7 +240,7 @@ constexpr const auto& node_at(const Node& n, path<P...>) {
     return n;
   } else {
     return [&]<int K, int... Rest>(path<K, Rest...>) -> const auto& {
-      if constexpr (is_apply<Node>) return node_at(std::get<K>(n.args), path<Rest...>{});
+      if constexpr (is_apply<Node>) return node_at(tensorlogic::get<K>(n.args), path<Rest...>{});
       else return node_at(n.body, path<Rest...>{});
     }(path<P...>{});
   }
@@ -346,7 +347,7 @@ constexpr auto retarget(const ref<S, D...>& r) {
 // The left-hand side without the normalized index Q (its row), as a reference to NewSym.
 template <class NewSym, class Q, class S, class... D>
 constexpr auto row_of(const ref<S, D...>& r) {
-  return std::apply(
+  return tensorlogic::detail::apply_tuple(
       [](const auto&... d) {
         auto kept = std::tuple_cat([&] {
           if constexpr (std::is_same_v<std::remove_cvref_t<decltype(d)>, Q>) return std::tuple<>{};
@@ -416,7 +417,8 @@ constexpr auto rewrite_term(const Eq& eq, const Node& n, path<P...>) {
     return extract_normalizer<E>(eq, n, path<P...>{});
   } else if constexpr (is_apply<Node>) {
     return [&]<std::size_t... K>(std::index_sequence<K...>) {
-      auto parts = std::make_tuple(rewrite_term<E>(eq, std::get<K>(n.args), path<P..., static_cast<int>(K)>{})...);
+      auto parts =
+          std::make_tuple(rewrite_term<E>(eq, tensorlogic::get<K>(n.args), path<P..., static_cast<int>(K)>{})...);
       return std::pair(make_apply<Node::operation>(std::get<K>(parts).first...),
                        std::tuple_cat(std::get<K>(parts).second...));
     }(std::make_index_sequence<std::tuple_size_v<decltype(n.args)>>{});
@@ -442,7 +444,8 @@ constexpr auto rewrite_chain(const Eq& eq, const Node& n, path<P...>) {
       return extract_normalizer<E>(eq, n, path<P...>{});
   } else if constexpr (is_chain_apply<Node>()) {
     return [&]<std::size_t... K>(std::index_sequence<K...>) {
-      auto parts = std::make_tuple(rewrite_chain<E>(eq, std::get<K>(n.args), path<P..., static_cast<int>(K)>{})...);
+      auto parts =
+          std::make_tuple(rewrite_chain<E>(eq, tensorlogic::get<K>(n.args), path<P..., static_cast<int>(K)>{})...);
       return std::pair(make_apply<Node::operation>(std::get<K>(parts).first...),
                        std::tuple_cat(std::get<K>(parts).second...));
     }(std::make_index_sequence<std::tuple_size_v<decltype(n.args)>>{});
@@ -713,13 +716,14 @@ constexpr auto substitute_dim(const D& d, const Rep& rep) {
 template <class V, class Node, class Rep>
 constexpr auto substitute(const Node& n, const Rep& rep) {
   if constexpr (is_ref<Node>) {
-    return std::apply(
+    return tensorlogic::detail::apply_tuple(
         [&](const auto&... d) {
           return ref<typename Node::symbol, decltype(substitute_dim<V>(d, rep))...>(std::tuple(substitute_dim<V>(d, rep)...));
         },
         n.dims);
   } else if constexpr (is_apply<Node>) {
-    return std::apply([&](const auto&... a) { return make_apply<Node::operation>(substitute<V>(a, rep)...); }, n.args);
+    return tensorlogic::detail::apply_tuple(
+        [&](const auto&... a) { return make_apply<Node::operation>(substitute<V>(a, rep)...); }, n.args);
   } else if constexpr (is_reduction<Node>) {
     const auto body = substitute<V>(n.body, rep);
     return [&]<reduce_op O, class B, class... I>(const reduction<O, B, I...>*) {
@@ -742,7 +746,7 @@ constexpr auto replace_dim(const ref<S, D...>& r, New fresh) {
   return [&]<std::size_t... J>(std::index_sequence<J...>) {
     const auto pick = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
       if constexpr (I == K) return fresh;
-      else return std::get<I>(r.dims);
+      else return tensorlogic::get<I>(r.dims);
     };
     return ref<S, decltype(pick(std::integral_constant<std::size_t, J>{}))...>(
         std::tuple(pick(std::integral_constant<std::size_t, J>{})...));
@@ -785,7 +789,7 @@ constexpr auto solve_subscripts(const Lhs& lhs, const Rhs& rhs) {
           return solve_subscripts<Fwd, Eq, T, K + 1>(new_lhs, rhs);
         } else {
           using V = typename var_at<static_cast<std::size_t>(choice.pick), D>::type;
-          const D& d = std::get<K>(lhs.dims);
+          const D& d = tensorlogic::get<K>(lhs.dims);
           const long a = d.coef[choice.pick];
           if (a != 1 && a != -1)
             diagnostics::tensorlogic_gradient_of_T_solves_a_subscript_for_index_I_whose_coefficient_is_not_1_or_minus_1<

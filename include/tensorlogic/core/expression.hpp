@@ -7,6 +7,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include <tensorlogic/core/error.hpp>
 #include <tensorlogic/core/index.hpp>
@@ -15,6 +16,71 @@ namespace tensorlogic {
 
 template <class... T>
 struct type_list {};
+
+namespace detail {
+// The K-th type of a pack in O(1) instantiations: the pack becomes the bases of one class, and overload resolution
+// picks the base numbered K.
+template <std::size_t K, class T>
+struct indexed_type {
+  using type = T;
+};
+template <class Seq, class... T>
+struct type_indexer;
+template <std::size_t... K, class... T>
+struct type_indexer<std::index_sequence<K...>, T...> : indexed_type<K, T>... {};
+template <std::size_t K, class T>
+indexed_type<K, T> select_indexed(const indexed_type<K, T>*);
+template <std::size_t K, class... T>
+using pack_element_t = typename decltype(select_indexed<K>(
+    static_cast<const type_indexer<std::index_sequence_for<T...>, T...>*>(nullptr)))::type;
+
+// A tuple whose K-th element is reached in O(1) deductions: std::get on a std::tuple deduces its base
+// _Tuple_impl<K, Head, Tail...> by walking a recursive hierarchy, a cost in the number of elements on every call; a
+// store's views (one per symbol) are read that way in every kernel launch, so on a 64-equation program each std::get
+// cost tens of milliseconds of compile time. Here each element is a direct base numbered K (tensorlogic::get). It is
+// an aggregate: constructing or copying one chooses no constructor, where each std::tuple construction overload-
+// resolves among a dozen constrained constructors (a tree of __and_ / is_constructible instantiations per new node
+// type); expression nodes hold their operands and subscripts in one for that reason.
+template <std::size_t K, class T>
+struct tuple_leaf {
+  T value{};
+};
+template <class Seq, class... T>
+struct indexed_tuple_base;
+template <std::size_t... K, class... T>
+struct indexed_tuple_base<std::index_sequence<K...>, T...> : tuple_leaf<K, T>... {};
+}  // namespace detail
+
+// A tuple of an expression node's operands (apply::args), a reference's subscripts (ref::dims), a program's equations
+// and a store's views (store::views()): tensorlogic::get<K>(t) is its K-th element.
+template <class... T>
+struct indexed_tuple : detail::indexed_tuple_base<std::index_sequence_for<T...>, T...> {
+  static constexpr std::size_t size = sizeof...(T);
+};
+template <std::size_t K, class T>
+constexpr T& get(detail::tuple_leaf<K, T>& leaf) noexcept {
+  return leaf.value;
+}
+template <std::size_t K, class T>
+constexpr const T& get(const detail::tuple_leaf<K, T>& leaf) noexcept {
+  return leaf.value;
+}
+namespace detail {
+// The K-th element type of an indexed tuple, and f(elements...) of one.
+template <std::size_t K, class Tuple>
+using element_t = std::remove_cvref_t<decltype(tensorlogic::get<K>(std::declval<const Tuple&>()))>;
+template <class F, class... T>
+constexpr decltype(auto) apply_tuple(F&& f, const indexed_tuple<T...>& t) {
+  return [&]<std::size_t... K>(std::index_sequence<K...>) -> decltype(auto) {
+    return f(tensorlogic::get<K>(t)...);
+  }(std::index_sequence_for<T...>{});
+}
+// An indexed tuple of copies of its arguments (aggregate initialization: no constructor to choose among).
+template <class... T>
+constexpr indexed_tuple<T...> make_indexed_tuple(const T&... v) {
+  return indexed_tuple<T...>{{{v}...}};
+}
+}  // namespace detail
 
 // Elementwise operations. Kernels receive these as enum template arguments.
 enum class op : int {
@@ -146,11 +212,13 @@ constexpr equation<Lhs, Rhs> make_equation(const Lhs& l, const Rhs& r);
 template <class Sym, class... Dims>
 struct ref {
   using symbol = Sym;
-  std::tuple<Dims...> dims;
+  indexed_tuple<Dims...> dims;
 
   constexpr ref() = default;
   constexpr ref(const ref&) = default;
-  constexpr explicit ref(const std::tuple<Dims...>& d) : dims(d) {}
+  constexpr explicit ref(const indexed_tuple<Dims...>& d) : dims(d) {}
+  constexpr explicit ref(const std::tuple<Dims...>& d)
+      : dims(std::apply([](const auto&... x) { return detail::make_indexed_tuple<Dims...>(x...); }, d)) {}
 
   static constexpr void indices(detail::name_set& out) { (detail::dim_indices<Dims>(out), ...); }
   static constexpr void index_uses(detail::index_use_list& out) { (detail::dim_uses<Dims>(out), ...); }
@@ -172,7 +240,7 @@ struct ref {
 template <op Op, class... Args>
 struct apply {
   static constexpr tensorlogic::op operation = Op;
-  std::tuple<Args...> args;
+  indexed_tuple<Args...> args;
   static constexpr void indices(detail::name_set& out) { (Args::indices(out), ...); }
   static constexpr void index_uses(detail::index_use_list& out) { (Args::index_uses(out), ...); }
   static constexpr void free_indices(detail::name_set& out) { (Args::free_indices(out), ...); }
@@ -288,7 +356,7 @@ inline constexpr bool is_ref<ref<S, D...>> = true;
 
 template <op Op, class... Args>
 constexpr auto make_apply(const Args&... args) {
-  return apply<Op, decltype(as_expression(args))...>{{as_expression(args)...}};
+  return apply<Op, decltype(as_expression(args))...>{{{{as_expression(args)}...}}};
 }
 }  // namespace detail
 
@@ -387,18 +455,18 @@ constexpr auto negate_relation(const R& r) {
 // Explicit projections: tl::sum(j, e), tl::sum(j, k, e), tl::max(j, e), ...
 namespace detail {
 template <reduce_op Op, class... Args, std::size_t... I>
-constexpr auto make_reduction(std::index_sequence<I...>, const std::tuple<Args...>& t) {
-  using body_t = std::remove_cvref_t<std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>>;
+constexpr auto make_reduction(std::index_sequence<I...>, const indexed_tuple<Args...>& t) {
+  using body_t = std::remove_cvref_t<pack_element_t<sizeof...(Args) - 1, Args...>>;
   static_assert(expression<body_t>, "tensorlogic: a projection's last argument must be an expression");
-  static_assert((index_type<std::tuple_element_t<I, std::tuple<Args...>>> && ...),
+  static_assert((index_type<pack_element_t<I, Args...>> && ...),
                 "tensorlogic: a projection's leading arguments must be plain indices");
-  return reduction<Op, body_t, std::remove_cvref_t<std::tuple_element_t<I, std::tuple<Args...>>>...>{
-      std::get<sizeof...(Args) - 1>(t)};
+  return reduction<Op, body_t, std::remove_cvref_t<pack_element_t<I, Args...>>...>{
+      tensorlogic::get<sizeof...(Args) - 1>(t)};
 }
 template <reduce_op Op, class... Args>
 constexpr auto reduce(const Args&... args) {
   static_assert(sizeof...(Args) >= 2, "tensorlogic: a projection needs at least one index and an expression");
-  return make_reduction<Op>(std::make_index_sequence<sizeof...(Args) - 1>{}, std::tuple<Args...>(args...));
+  return make_reduction<Op>(std::make_index_sequence<sizeof...(Args) - 1>{}, make_indexed_tuple(args...));
 }
 template <class First, class... Rest>
 inline constexpr bool leading_index = index_type<First>;
@@ -451,5 +519,13 @@ constexpr auto lnorm(Q, const E& e) {
 }
 
 }  // namespace tensorlogic
+
+// An indexed tuple is tuple-like: std::tuple_size and std::tuple_element name its size and element types.
+template <class... T>
+struct std::tuple_size<tensorlogic::indexed_tuple<T...>> : std::integral_constant<std::size_t, sizeof...(T)> {};
+template <std::size_t K, class... T>
+struct std::tuple_element<K, tensorlogic::indexed_tuple<T...>> {
+  using type = tensorlogic::detail::pack_element_t<K, T...>;
+};
 
 #include <tensorlogic/core/equation.hpp>

@@ -22,34 +22,6 @@ namespace detail {
 // expansion over pairs (a fold inside a fold, or a recursion that re-tests a growing list) instantiates O(n^2)
 // expressions, each with its own overload resolution, and makes large programs compile slowly.
 
-// The K-th type of a pack in O(1) instantiations: the pack becomes the bases of one class, and overload resolution
-// picks the base numbered K.
-template <std::size_t K, class T>
-struct indexed_type {
-  using type = T;
-};
-template <class Seq, class... T>
-struct type_indexer;
-template <std::size_t... K, class... T>
-struct type_indexer<std::index_sequence<K...>, T...> : indexed_type<K, T>... {};
-template <std::size_t K, class T>
-indexed_type<K, T> select_indexed(const indexed_type<K, T>*);
-template <std::size_t K, class... T>
-using pack_element_t =
-    typename decltype(select_indexed<K>(static_cast<const type_indexer<std::index_sequence_for<T...>, T...>*>(nullptr)))::type;
-
-// A tuple whose K-th element is reached in O(1) deductions: std::get on a std::tuple deduces its base
-// _Tuple_impl<K, Head, Tail...> by walking a recursive hierarchy, a cost in the number of elements on every call; a
-// store's views (one per symbol) are read that way in every kernel launch, so on a 64-equation program each std::get
-// cost tens of milliseconds of compile time. Here each element is a direct base numbered K (tensorlogic::get).
-template <std::size_t K, class T>
-struct tuple_leaf {
-  T value{};
-};
-template <class Seq, class... T>
-struct indexed_tuple_base;
-template <std::size_t... K, class... T>
-struct indexed_tuple_base<std::index_sequence<K...>, T...> : tuple_leaf<K, T>... {};
 
 template <std::size_t K, class L>
 struct type_at;
@@ -158,30 +130,6 @@ struct program_structure {
 
 }  // namespace detail
 
-// A tuple of the store's views (store::views()): tensorlogic::get<K>(t) is its K-th element.
-template <class... T>
-struct indexed_tuple : detail::indexed_tuple_base<std::index_sequence_for<T...>, T...> {
-  static constexpr std::size_t size = sizeof...(T);
-};
-template <std::size_t K, class T>
-constexpr T& get(detail::tuple_leaf<K, T>& leaf) noexcept {
-  return leaf.value;
-}
-template <std::size_t K, class T>
-constexpr const T& get(const detail::tuple_leaf<K, T>& leaf) noexcept {
-  return leaf.value;
-}
-namespace detail {
-// The K-th element type of an indexed tuple, and f(elements...) of one.
-template <std::size_t K, class Tuple>
-using element_t = std::remove_cvref_t<decltype(tensorlogic::get<K>(std::declval<const Tuple&>()))>;
-template <class F, class... T>
-constexpr decltype(auto) apply_tuple(F&& f, const indexed_tuple<T...>& t) {
-  return [&]<std::size_t... K>(std::index_sequence<K...>) -> decltype(auto) {
-    return f(tensorlogic::get<K>(t)...);
-  }(std::index_sequence_for<T...>{});
-}
-}  // namespace detail
 
 namespace detail {
 template <class Prog>

@@ -1259,7 +1259,7 @@ int contraction_choice(const Store& s) {
     if constexpr (order_tensor_leaf<X>) {
       constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(X::symbol::name.view()));
       std::size_t d = 0;
-      std::apply(
+      tensorlogic::detail::apply_tuple(
           [&](const auto&... i) {
             ((exact = exact && s.shape(slot)[d++] == s.index_extent(static_cast<std::size_t>(
                                                           Prog::index_position(std::remove_cvref_t<decltype(i)>::name.view())))),
@@ -1426,8 +1426,9 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
   };
   auto sum_parts = [&](const auto& sum) {
     constexpr std::size_t side = static_cast<std::size_t>(form::side);
-    using product_t = std::remove_cvref_t<decltype(std::get<side>(sum.args))>;
-    return std::pair{equation<lhs_t, product_t>{eq.lhs, std::get<side>(sum.args)}, lowered(std::get<1 - side>(sum.args))};
+    using product_t = std::remove_cvref_t<decltype(tensorlogic::get<side>(sum.args))>;
+    return std::pair{equation<lhs_t, product_t>{eq.lhs, tensorlogic::get<side>(sum.args)},
+                     lowered(tensorlogic::get<1 - side>(sum.args))};
   };
   if constexpr (form::kind == 1) {
     run_tiled_gemm<Prog, false, op::neg>(eq, exec::no_gemm_rest{}, s, space, out, acc);
@@ -1435,11 +1436,12 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
     const auto [g, rest] = sum_parts(eq.rhs);
     run_tiled_gemm<Prog, false, op::neg>(g, rest, s, space, out, acc);
   } else if constexpr (form::kind == 3) {
-    using inner_t = std::remove_cvref_t<decltype(std::get<0>(eq.rhs.args))>;
-    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(equation<lhs_t, inner_t>{eq.lhs, std::get<0>(eq.rhs.args)},
+    using inner_t = std::remove_cvref_t<decltype(tensorlogic::get<0>(eq.rhs.args))>;
+    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(
+        equation<lhs_t, inner_t>{eq.lhs, tensorlogic::get<0>(eq.rhs.args)},
                                                         exec::no_gemm_rest{}, s, space, out, acc);
   } else {
-    const auto [g, rest] = sum_parts(std::get<0>(eq.rhs.args));
+    const auto [g, rest] = sum_parts(tensorlogic::get<0>(eq.rhs.args));
     run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(g, rest, s, space, out, acc);
   }
 }
@@ -1466,12 +1468,13 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
     if (vendor_gemm_flag() && mode != exec::write_mode::logical_or) {
       constexpr std::size_t side = static_cast<std::size_t>(gemm_epilogue<eq_t, memory>::side);
       using lhs_t = typename eq_t::lhs_type;
-      using product_t = std::remove_cvref_t<decltype(std::get<side>(eq.rhs.args))>;
-      using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(eq.rhs.args))>;
+      using product_t = std::remove_cvref_t<decltype(tensorlogic::get<side>(eq.rhs.args))>;
+      using rest_t = std::remove_cvref_t<decltype(tensorlogic::get<1 - side>(eq.rhs.args))>;
       auto* out = to_scratch ? s.template scratch<slot>().data() : tensorlogic::get<slot>(s.views()).data();
-      vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, std::get<side>(eq.rhs.args)}, out,
+      vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, tensorlogic::get<side>(eq.rhs.args)}, out,
                   mode == exec::write_mode::accumulate);
-      launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(eq.rhs.args)}, s, space, to_scratch,
+      launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, tensorlogic::get<1 - side>(eq.rhs.args)}, s, space,
+                          to_scratch,
                           exec::write_mode::accumulate);
       return;
     }
@@ -1491,9 +1494,9 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
     // GEMM's output, so only when the equation writes (not accumulates into) the head's own view.
     if (vendor_gemm_flag() && mode == exec::write_mode::assign && !to_scratch) {
       using lhs_t = typename eq_t::lhs_type;
-      using inner_t = std::remove_cvref_t<decltype(std::get<0>(eq.rhs.args))>;
+      using inner_t = std::remove_cvref_t<decltype(tensorlogic::get<0>(eq.rhs.args))>;
       constexpr op f = eq_t::rhs_type::operation;
-      const auto& inner = std::get<0>(eq.rhs.args);
+      const auto& inner = tensorlogic::get<0>(eq.rhs.args);
       auto* out = tensorlogic::get<slot>(s.views()).data();
       if constexpr (gemm_outer<eq_t, memory>::kind == 1) {
         vendor_gemm(s, space, equation<lhs_t, inner_t>{eq.lhs, inner}, out, false);
@@ -1503,10 +1506,10 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
         // the GEMM, Rest added by the epilogue kernel, then f as a flat map (vectorized, no coordinates): one pass
         // more than f(C + Rest) in one kernel, but that kernel would run f on the coordinate path
         constexpr std::size_t side = static_cast<std::size_t>(gemm_outer<eq_t, memory>::side);
-        using product_t = std::remove_cvref_t<decltype(std::get<side>(inner.args))>;
-        using rest_t = std::remove_cvref_t<decltype(std::get<1 - side>(inner.args))>;
-        vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, std::get<side>(inner.args)}, out, false);
-        launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, std::get<1 - side>(inner.args)}, s, space, false,
+        using product_t = std::remove_cvref_t<decltype(tensorlogic::get<side>(inner.args))>;
+        using rest_t = std::remove_cvref_t<decltype(tensorlogic::get<1 - side>(inner.args))>;
+        vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, tensorlogic::get<side>(inner.args)}, out, false);
+        launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, tensorlogic::get<1 - side>(inner.args)}, s, space, false,
                             exec::write_mode::accumulate);
         launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,
                             exec::write_mode::assign);

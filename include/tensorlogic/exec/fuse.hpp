@@ -158,7 +158,7 @@ struct scores_body<apply<op::where, comparison<cmp_op::le, A, B>, P, constant>> 
   static constexpr bool masked = true;
   using product = P;
   using body_t = apply<op::where, comparison<cmp_op::le, A, B>, P, constant>;
-  static constexpr const P& product_of(const body_t& b) { return std::get<1>(b.args); }
+  static constexpr const P& product_of(const body_t& b) { return tensorlogic::get<1>(b.args); }
 };
 
 // S(B..., p, q) = softmax(q, Q(B..., p, d) K(B..., q, d) c) with the mask above: the batch indices in any order and
@@ -319,8 +319,8 @@ struct attention_fusion {
     if (!attention_fusion_flag() || !vendor_gemm_flag()) return false;
     if constexpr (sc::body::masked) {
       const auto& body = tensorlogic::get<scores_eq>(prog.equations).rhs.body;
-      const auto& cmp = std::get<0>(body.args);
-      const double fill = std::get<2>(body.args).value;
+      const auto& cmp = tensorlogic::get<0>(body.args);
+      const double fill = tensorlogic::get<2>(body.args).value;
       using A = std::remove_cvref_t<decltype(cmp.a)>;
       using B = std::remove_cvref_t<decltype(cmp.b)>;
       bool exact = false;

@@ -95,7 +95,7 @@ void for_each_ref(const Node& n, F&& f) {
   if constexpr (is_ref<Node>) {
     f(n);
   } else if constexpr (is_apply<Node>) {
-    std::apply([&](const auto&... a) { (for_each_ref(a, f), ...); }, n.args);
+    tensorlogic::detail::apply_tuple([&](const auto&... a) { (for_each_ref(a, f), ...); }, n.args);
   } else if constexpr (is_reduction<Node> || is_normalization<Node>) {
     for_each_ref(n.body, f);
   }
@@ -185,12 +185,12 @@ struct shape_visitor {
     if constexpr (reads_dimension_index<R>::value) {
       if (p->skip_unknown) {
         bool unknown = false;
-        std::apply([&](const auto&... d) { (note_unknown(d, *p, unknown), ...); }, r.dims);
+        tensorlogic::detail::apply_tuple([&](const auto&... d) { (note_unknown(d, *p, unknown), ...); }, r.dims);
         if (unknown) return;
       }
     }
     const int slot = p->slot_of(R::symbol::name.view());
-    std::apply(
+    tensorlogic::detail::apply_tuple(
         [&](const auto&... d) {
           const subscript_value v[] = {subscript_value_of(d, *p)..., subscript_value{}};
           if constexpr (sizeof...(d) > 0)
@@ -515,7 +515,7 @@ class store {
   template <class Source>
   static void collect_dimension_indices(const Prog& prog, Source& source) {
     auto visit = [&](const auto& r) {
-      std::apply(
+      tensorlogic::detail::apply_tuple(
           [&](const auto&... d) {
             (
                 [&](const auto& x) {

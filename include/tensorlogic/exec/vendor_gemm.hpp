@@ -290,7 +290,8 @@ struct scalar_source {
 template <class T, class Node>
 T gemm_alpha_of(const scalar_source& src, const Node& node) {
   if constexpr (is_apply<Node>) {
-    return std::apply([&](const auto&... a) { return (T(1) * ... * gemm_alpha_of<T>(src, a)); }, node.args);
+    return tensorlogic::detail::apply_tuple(
+        [&](const auto&... a) { return (T(1) * ... * gemm_alpha_of<T>(src, a)); }, node.args);
   } else if constexpr (is_reduction<Node>) {
     return gemm_alpha_of<T>(src, node.body);
   } else if constexpr (std::is_same_v<Node, constant>) {
@@ -384,11 +385,12 @@ struct gemm_normalizer_of<equation<L, normalization<Op, Q, apply<op::where, comp
   using eq_t = equation<L, normalization<Op, Q, apply<op::where, comparison<C, A, B>, P, constant>>>;
   static constexpr bool value = vendor_gemm_runs<equation<L, P>, Mem>();
   using product = P;
-  static constexpr const P& product_of(const eq_t& eq) { return std::get<1>(eq.rhs.body.args); }
+  static constexpr const P& product_of(const eq_t& eq) { return tensorlogic::get<1>(eq.rhs.body.args); }
   static constexpr auto rewritten(const eq_t& eq) {
     using body_t = apply<op::where, comparison<C, A, B>, L, constant>;
     const auto& args = eq.rhs.body.args;
-    return equation<L, normalization<Op, Q, body_t>>{eq.lhs, {body_t{{std::get<0>(args), eq.lhs, std::get<2>(args)}}}};
+    return equation<L, normalization<Op, Q, body_t>>{
+        eq.lhs, {body_t{detail::make_indexed_tuple(tensorlogic::get<0>(args), eq.lhs, tensorlogic::get<2>(args))}}};
   }
 };
 template <class Eq, class Mem>

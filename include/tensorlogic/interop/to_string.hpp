@@ -116,7 +116,8 @@ std::string text(const Node& n, int& prec) {
     if constexpr (S::rank == 0) return s;
     s += rel ? "(" : "[";
     std::size_t k = 0;
-    std::apply([&](const auto&... d) { ((s += (k++ ? "," : "") + subscript_text(d)), ...); }, n.dims);
+    tensorlogic::detail::apply_tuple([&](const auto&... d) { ((s += (k++ ? "," : "") + subscript_text(d)), ...); },
+                                     n.dims);
     s += rel ? ")" : "]";
     return s;
   } else if constexpr (requires { Node::kind; }) {
@@ -143,7 +144,7 @@ std::string text(const Node& n, int& prec) {
     std::string parts[3];
     int precs[3]{};
     std::size_t k = 0;
-    std::apply([&](const auto&... a) { ((parts[k] = text(a, precs[k]), ++k), ...); }, n.args);
+    tensorlogic::detail::apply_tuple([&](const auto&... a) { ((parts[k] = text(a, precs[k]), ++k), ...); }, n.args);
     auto wrap = [&](int i, int need) { return precs[i] < need ? parenthesized(parts[i]) : parts[i]; };
     if constexpr (o == op::add) { prec = 0; return parts[0] + " + " + parts[1]; }
     else if constexpr (o == op::sub) { prec = 0; return parts[0] + " - " + wrap(1, 1); }

@@ -281,7 +281,7 @@ struct rule_reader {
     out.slot = Prog::slot_of(S::name.view());
     out.arity = static_cast<int>(sizeof...(D));
     [&]<std::size_t... K>(std::index_sequence<K...>) {
-      ((out.args[K] = read_argument(std::get<K>(r.dims))), ...);
+      ((out.args[K] = read_argument(tensorlogic::get<K>(r.dims))), ...);
     }(std::index_sequence_for<D...>{});
     return out;
   }
@@ -301,20 +301,20 @@ struct rule_reader {
     } else {
       static_assert(is_apply<Node>);
       if constexpr (Node::operation == op::step) {
-        return read<Prog>(std::get<0>(n.args));
+        return read<Prog>(tensorlogic::get<0>(n.args));
       } else if constexpr (Node::operation == op::not_) {
         body b;
-        b.negative.push_back(read_atom<Prog>(std::get<0>(n.args)));
+        b.negative.push_back(read_atom<Prog>(tensorlogic::get<0>(n.args)));
         return {b};
       } else if constexpr (Node::operation == op::add) {
-        auto a = read<Prog>(std::get<0>(n.args));
-        auto c = read<Prog>(std::get<1>(n.args));
+        auto a = read<Prog>(tensorlogic::get<0>(n.args));
+        auto c = read<Prog>(tensorlogic::get<1>(n.args));
         a.insert(a.end(), c.begin(), c.end());
         return a;
       } else {
         static_assert(Node::operation == op::mul);
-        auto a = read<Prog>(std::get<0>(n.args));
-        auto c = read<Prog>(std::get<1>(n.args));
+        auto a = read<Prog>(tensorlogic::get<0>(n.args));
+        auto c = read<Prog>(tensorlogic::get<1>(n.args));
         std::vector<body> out;
         for (const body& x : a)
           for (const body& y : c) {

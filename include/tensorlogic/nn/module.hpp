@@ -85,7 +85,7 @@ template <std::size_t Drop, class Sym, class... D>
 constexpr auto leading(const ref<Sym, D...>& r) {
   static_assert(sizeof...(D) >= Drop, "tensorlogic: an nn module's reference has too few subscripts");
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple(std::get<I>(r.dims)...);
+    return std::tuple(tensorlogic::get<I>(r.dims)...);
   }(std::make_index_sequence<sizeof...(D) - Drop>{});
 }
 

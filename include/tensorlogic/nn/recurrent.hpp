@@ -10,7 +10,7 @@ template <class Sym, class... D>
 constexpr auto middle(const ref<Sym, D...>& r) {
   static_assert(sizeof...(D) >= 2, "tensorlogic: an nn::rnn reference needs a time and a feature subscript");
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple(std::get<I + 1>(r.dims)...);
+    return std::tuple(tensorlogic::get<I + 1>(r.dims)...);
   }(std::make_index_sequence<sizeof...(D) - 2>{});
 }
 template <class Sym, class First, class Mid, class Last>

@@ -180,7 +180,7 @@ constexpr void fill_elementwise(L& out, const Node& n) {
   if constexpr (std::is_same_v<Node, constant>) {
     out.value = n.value;
   } else if constexpr (is_ref<Node>) {
-    std::apply([&](const auto&... d) { fill_dims(out.subscripts, d...); }, n.dims);
+    tensorlogic::detail::apply_tuple([&](const auto&... d) { fill_dims(out.subscripts, d...); }, n.dims);
   } else if constexpr (requires { Node::kind; }) {
     // a scalar symbol: nothing to copy
   } else if constexpr (is_comparison<Node>) {
@@ -209,9 +209,9 @@ constexpr void fill_apply(L& out, const apply<O, A...>& n) {
     else
       fill_elementwise(o, x);
   };
-  sub(out.a, std::get<0>(n.args));
-  if constexpr (sizeof...(A) > 1) sub(out.b, std::get<1>(n.args));
-  if constexpr (sizeof...(A) > 2) sub(out.c, std::get<2>(n.args));
+  sub(out.a, tensorlogic::get<0>(n.args));
+  if constexpr (sizeof...(A) > 1) sub(out.b, tensorlogic::get<1>(n.args));
+  if constexpr (sizeof...(A) > 2) sub(out.c, tensorlogic::get<2>(n.args));
 }
 
 template <class Lhs, class L, class Node>
@@ -219,8 +219,8 @@ constexpr void fill_sum(L& out, const Node& n) {
   using tensorlogic::detail::is_apply;
   if constexpr (is_apply<Node>) {
     if constexpr (Node::operation == op::add || Node::operation == op::sub || Node::operation == op::neg) {
-      fill_sum<Lhs>(out.a, std::get<0>(n.args));
-      if constexpr (std::tuple_size_v<decltype(n.args)> > 1) fill_sum<Lhs>(out.b, std::get<1>(n.args));
+      fill_sum<Lhs>(out.a, tensorlogic::get<0>(n.args));
+      if constexpr (std::tuple_size_v<decltype(n.args)> > 1) fill_sum<Lhs>(out.b, tensorlogic::get<1>(n.args));
     } else {
       fill_term<Lhs>(out, n);
     }

@@ -37,7 +37,8 @@ template <class N>
 constexpr auto product_leaves(const N& n) {
   if constexpr (is_apply<N>) {
     if constexpr (N::operation == op::mul)
-      return std::apply([](const auto&... a) { return std::tuple_cat(product_leaves(a)...); }, n.args);
+      return tensorlogic::detail::apply_tuple([](const auto&... a) { return std::tuple_cat(product_leaves(a)...); },
+                                              n.args);
     else
       return std::tuple<N>(n);
   } else {
