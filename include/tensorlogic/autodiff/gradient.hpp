@@ -353,8 +353,9 @@ constexpr auto row_of(const ref<S, D...>& r) {
           if constexpr (std::is_same_v<std::remove_cvref_t<decltype(d)>, Q>) return std::tuple<>{};
           else return std::tuple<std::remove_cvref_t<decltype(d)>>{d};
         }()...);
-        return std::apply([](const auto&... k) { return ref<NewSym, std::remove_cvref_t<decltype(k)>...>(std::tuple(k...)); },
-                          kept);
+        return std::apply(
+            [](const auto&... k) { return ref<NewSym, std::remove_cvref_t<decltype(k)>...>(make_indexed_tuple(k...)); },
+            kept);
       },
       r.dims);
 }
@@ -718,7 +719,8 @@ constexpr auto substitute(const Node& n, const Rep& rep) {
   if constexpr (is_ref<Node>) {
     return tensorlogic::detail::apply_tuple(
         [&](const auto&... d) {
-          return ref<typename Node::symbol, decltype(substitute_dim<V>(d, rep))...>(std::tuple(substitute_dim<V>(d, rep)...));
+          return ref<typename Node::symbol, decltype(substitute_dim<V>(d, rep))...>(
+              make_indexed_tuple(substitute_dim<V>(d, rep)...));
         },
         n.dims);
   } else if constexpr (is_apply<Node>) {
@@ -749,7 +751,7 @@ constexpr auto replace_dim(const ref<S, D...>& r, New fresh) {
       else return tensorlogic::get<I>(r.dims);
     };
     return ref<S, decltype(pick(std::integral_constant<std::size_t, J>{}))...>(
-        std::tuple(pick(std::integral_constant<std::size_t, J>{})...));
+        make_indexed_tuple(pick(std::integral_constant<std::size_t, J>{})...));
   }(std::index_sequence_for<D...>{});
 }
 

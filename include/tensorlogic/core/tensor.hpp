@@ -24,7 +24,7 @@ constexpr auto make_ref(const Ix&... ix) {
   if constexpr (sizeof...(Ix) != Sym::rank) {
     (void)diagnostics::rank_mismatch<Sym::name, Sym::rank, sizeof...(Ix)>{};
   }
-  return ref<Sym, decltype(as_dim(ix))...>(std::tuple<decltype(as_dim(ix))...>(as_dim(ix)...));
+  return ref<Sym, decltype(as_dim(ix))...>(make_indexed_tuple(as_dim(ix)...));
 }
 }  // namespace detail
 

@@ -1268,7 +1268,7 @@ int contraction_choice(const Store& s) {
           leaf.dims);
     }
   };
-  std::apply([&](const auto&... leaf) { (check(leaf), ...); }, typename order::leaves_t{});
+  tensorlogic::detail::apply_tuple([&](const auto&... leaf) { (check(leaf), ...); }, typename order::leaves_t{});
   return exact ? order::choose(extent) : -1;
 }
 

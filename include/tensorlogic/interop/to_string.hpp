@@ -50,7 +50,8 @@ std::string subscript_text(const D& d) {
       }
       if (a.divisor != 1) {
         if (sizeof...(V) + (a.offset != 0 ? 1 : 0) > 1) s = parenthesized(s);
-        s += "/" + std::to_string(a.divisor);
+        s += '/';
+        s += std::to_string(a.divisor);
       }
     }(d);
     return s;
@@ -116,7 +117,8 @@ std::string text(const Node& n, int& prec) {
     if constexpr (S::rank == 0) return s;
     s += rel ? "(" : "[";
     std::size_t k = 0;
-    tensorlogic::detail::apply_tuple([&](const auto&... d) { ((s += (k++ ? "," : "") + subscript_text(d)), ...); },
+    // (appended piecewise: `"," + std::string&&` draws GCC 12's false -Wrestrict warning)
+    tensorlogic::detail::apply_tuple([&](const auto&... d) { ((s += k++ ? "," : "", s += subscript_text(d)), ...); },
                                      n.dims);
     s += rel ? ")" : "]";
     return s;
@@ -150,7 +152,7 @@ std::string text(const Node& n, int& prec) {
     else if constexpr (o == op::sub) { prec = 0; return parts[0] + " - " + wrap(1, 1); }
     else if constexpr (o == op::mul) { prec = 1; return wrap(0, 1) + " " + wrap(1, 1); }
     else if constexpr (o == op::div) { prec = 1; return wrap(0, 1) + " / " + wrap(1, 2); }
-    else if constexpr (o == op::neg) { prec = 1; return "-" + wrap(0, 2); }
+    else if constexpr (o == op::neg) { prec = 1; return std::string("-") + wrap(0, 2); }
     else if constexpr (o == op::not_) { prec = 2; return "!" + parts[0]; }
     else {
       prec = 2;

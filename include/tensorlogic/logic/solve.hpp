@@ -56,7 +56,10 @@ std::string rule_text(const rule& r, const Db& db) {
   };
   auto atom_text = [&](const atom& at) {
     std::string s = db.slot_data(at.slot).name + "(";
-    for (int k = 0; k < at.arity; ++k) s += (k ? ", " : "") + arg_text(at.args[k], at, k);
+    for (int k = 0; k < at.arity; ++k) {
+      if (k) s += ", ";  // (appended piecewise: `", " + std::string&&` draws GCC 12's false -Wrestrict warning)
+      s += arg_text(at.args[k], at, k);
+    }
     return s + ")";
   };
   static const char* const cmp[] = {" == ", " != ", " < ", " <= ", " > ", " >= "};
@@ -67,7 +70,11 @@ std::string rule_text(const rule& r, const Db& db) {
     first = false;
   };
   for (const atom& a : r.positive) sep(), s += atom_text(a);
-  for (const atom& a : r.negative) sep(), s += "!" + atom_text(a);
+  for (const atom& a : r.negative) {
+    sep();
+    s += '!';
+    s += atom_text(a);
+  }
   for (const constraint& c : r.constraints) {
     sep();
     auto side = [&](const argument& a) {

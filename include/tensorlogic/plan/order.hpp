@@ -32,21 +32,47 @@ inline void set_contraction_order(bool enabled) { detail::contraction_order_flag
 
 namespace detail {
 
-// Leaves of a product tree (nested op::mul), left to right.
+// Leaves of a product tree (nested op::mul), left to right, as an indexed tuple (its type is computed without
+// instantiating a function per node: every equation's term asks for it).
 template <class N>
-constexpr auto product_leaves(const N& n) {
-  if constexpr (is_apply<N>) {
-    if constexpr (N::operation == op::mul)
-      return tensorlogic::detail::apply_tuple([](const auto&... a) { return std::tuple_cat(product_leaves(a)...); },
-                                              n.args);
-    else
-      return std::tuple<N>(n);
-  } else {
-    return std::tuple<N>(n);
-  }
+struct product_leaf_list {
+  using type = type_list<N>;
+};
+template <class... A>
+struct product_leaf_list<apply<op::mul, A...>> {
+  using type = typename concat_all<typename product_leaf_list<A>::type...>::type;
+};
+template <class L>
+struct indexed_tuple_of;
+template <class... X>
+struct indexed_tuple_of<type_list<X...>> {
+  using type = indexed_tuple<X...>;
+};
+template <class N>
+using product_leaves_t = typename indexed_tuple_of<typename product_leaf_list<N>::type>::type;
+
+template <class... A, class... B>
+constexpr indexed_tuple<A..., B...> cat_indexed(const indexed_tuple<A...>& a, const indexed_tuple<B...>& b) {
+  return tensorlogic::detail::apply_tuple(
+      [&](const auto&... x) {
+        return tensorlogic::detail::apply_tuple(
+            [&](const auto&... y) { return indexed_tuple<A..., B...>{{{x}..., {y}...}}; }, b);
+      },
+      a);
 }
 template <class N>
-using product_leaves_t = decltype(product_leaves(std::declval<const N&>()));
+inline constexpr bool is_product_node = false;
+template <class... A>
+inline constexpr bool is_product_node<apply<op::mul, A...>> = true;
+template <class N>
+constexpr product_leaves_t<N> product_leaves(const N& n) {
+  if constexpr (is_product_node<N>) {
+    static_assert(std::tuple_size_v<decltype(n.args)> == 2, "tensorlogic: a product node has two operands");
+    return cat_indexed(product_leaves(tensorlogic::get<0>(n.args)), product_leaves(tensorlogic::get<1>(n.args)));
+  } else {
+    return make_indexed_tuple(n);
+  }
+}
 
 // A tensor factor: a tensor of rank >= 1 subscripted by plain indices only. A scale factor: a number, a scalar, or a
 // rank-0 tensor.
@@ -224,7 +250,7 @@ struct contraction_order {
   template <class L>
   struct split;
   template <class... X>
-  struct split<std::tuple<X...>> {
+  struct split<indexed_tuple<X...>> {
     static constexpr int n = (0 + ... + (order_tensor_leaf<X> ? 1 : 0));
     static constexpr bool known = ((order_tensor_leaf<X> || order_scale_leaf<X>) && ...);
     static constexpr bool same_type = (order_factor_of_type<X, typename head::value_type> && ...);
@@ -280,7 +306,7 @@ struct contraction_order {
       t.n_idx = names_of<index_types>::size;
       for (int k = 0; k < t.n_idx; ++k) t.name[k] = names_of<index_types>::value[static_cast<std::size_t>(k)];
       int f = 0;
-      [&]<class... X>(std::tuple<X...>*) {
+      [&]<class... X>(indexed_tuple<X...>*) {
         (
             [&] {
               if constexpr (order_tensor_leaf<X>) {
@@ -362,7 +388,7 @@ struct contraction_order {
   static std::string_view factor_name(int f) {
     std::string_view r;
     int j = 0;
-    [&]<class... X>(std::tuple<X...>*) {
+    [&]<class... X>(indexed_tuple<X...>*) {
       ((order_tensor_leaf<X> ? void(j++ == f ? void(r = X::symbol::name.view()) : void()) : void()), ...);
     }(static_cast<leaves_t*>(nullptr));
     return r;
@@ -399,7 +425,7 @@ struct contraction_order {
   template <int K, int Id>
   static constexpr auto operand(const leaves_t& leaves) {
     if constexpr (Id < n)
-      return std::get<static_cast<std::size_t>(parts::tensor_pos[static_cast<std::size_t>(Id)])>(leaves);
+      return tensorlogic::get<static_cast<std::size_t>(parts::tensor_pos[static_cast<std::size_t>(Id)])>(leaves);
     else
       return typename temporary<K, Id - n>::ref_type{};
   }
@@ -415,7 +441,7 @@ struct contraction_order {
       // the scale factors multiply the last product
       auto scaled = [&]<std::size_t... L>(std::index_sequence<L...>) {
         auto r = product;
-        return scale_by(r, std::get<L>(leaves)...);
+        return scale_by(r, tensorlogic::get<L>(leaves)...);
       }(std::make_index_sequence<std::tuple_size_v<leaves_t>>{});
       return equation<lhs_t, decltype(scaled)>{eq.lhs, scaled};
     }

@@ -134,6 +134,7 @@ struct extras {
 // Completion lengths: every objective has them. A completion is "present" when it has at least one token; a group
 // left out of the loss (e.g. by tl::rl::filter_zero_variance_groups) is one whose mask is 0 everywhere. The mask must
 // hold 0 or 1 (tl::rl::check_batch checks it), so min(|y|, 1) is 1 exactly for the present completions.
+template <int = 0>
 constexpr auto length_equations() {
   return std::tuple(comp_len(p, g) = 1.0 * mask(p, g, t),  //
                     present(p, g) = tensorlogic::min(comp_len(p, g), 1.0));
@@ -327,7 +328,9 @@ constexpr auto objective() {
   return detail::program_of(objective_equations<Loss, Agg, Norm, TruncatedIS, Extras>());
 }
 
-// ScaleRL's objective (§4): CISPO, prompt average, group-centred advantages divided by the batch std.
+// ScaleRL's objective (§4): CISPO, prompt average, group-centred advantages divided by the batch std. (A template, so
+// that its program is built where it is called, not in every translation unit that includes the header.)
+template <int = 0>
 constexpr auto scalerl_objective() {
   return objective<loss_kind::cispo, aggregation::prompt_average, advantage_norm::batch_std>();
 }
