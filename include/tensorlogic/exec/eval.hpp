@@ -1412,6 +1412,19 @@ void run_tiled_gemm(const GemmEq& gemm_eq, const Rest& rest, Store& s, const Spa
                                     accumulate, GemmEq::head::name.view(), space);
 }
 
+// C = P + Rest of a sum (P at form::side): P's equation and Rest lowered to the descriptor the epilogue evaluates at
+// C's cells.
+template <class Prog, bool HasF, op F, int Side, class Lhs, class Sum, class Store, class Space>
+void run_tiled_gemm_sum(const Lhs& lhs, const Sum& sum, Store& s, const Space& space,
+                        typename Lhs::symbol::value_type* out, bool accumulate) {
+  constexpr std::size_t side = static_cast<std::size_t>(Side);
+  using product_t = std::remove_cvref_t<decltype(tensorlogic::get<side>(sum.args))>;
+  using rest_t = std::remove_cvref_t<decltype(tensorlogic::get<1 - side>(sum.args))>;
+  run_tiled_gemm<Prog, HasF, F>(equation<Lhs, product_t>{lhs, tensorlogic::get<side>(sum.args)},
+                                plan::lower_rhs<Prog>(equation<Lhs, rest_t>{lhs, tensorlogic::get<1 - side>(sum.args)}),
+                                s, space, out, accumulate);
+}
+
 template <class Prog, class Eq, class Store, class Space>
 void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
   using form = tiled_form<Eq>;
@@ -1419,30 +1432,17 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
   constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(Eq::head::name.view()));
   auto* out = to_scratch ? s.template scratch<slot>().data() : tensorlogic::get<slot>(s.views()).data();
   const bool acc = mode == exec::write_mode::accumulate;
-  // the term added to the product, lowered to a descriptor the epilogue evaluates at C's cells
-  auto lowered = [&](const auto& term) {
-    using term_t = std::remove_cvref_t<decltype(term)>;
-    return plan::lower_rhs<Prog>(equation<lhs_t, term_t>{eq.lhs, term});
-  };
-  auto sum_parts = [&](const auto& sum) {
-    constexpr std::size_t side = static_cast<std::size_t>(form::side);
-    using product_t = std::remove_cvref_t<decltype(tensorlogic::get<side>(sum.args))>;
-    return std::pair{equation<lhs_t, product_t>{eq.lhs, tensorlogic::get<side>(sum.args)},
-                     lowered(tensorlogic::get<1 - side>(sum.args))};
-  };
   if constexpr (form::kind == 1) {
     run_tiled_gemm<Prog, false, op::neg>(eq, exec::no_gemm_rest{}, s, space, out, acc);
   } else if constexpr (form::kind == 2) {
-    const auto [g, rest] = sum_parts(eq.rhs);
-    run_tiled_gemm<Prog, false, op::neg>(g, rest, s, space, out, acc);
+    run_tiled_gemm_sum<Prog, false, op::neg, form::side>(eq.lhs, eq.rhs, s, space, out, acc);
   } else if constexpr (form::kind == 3) {
     using inner_t = std::remove_cvref_t<decltype(tensorlogic::get<0>(eq.rhs.args))>;
-    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(
-        equation<lhs_t, inner_t>{eq.lhs, tensorlogic::get<0>(eq.rhs.args)},
+    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(equation<lhs_t, inner_t>{eq.lhs, tensorlogic::get<0>(eq.rhs.args)},
                                                         exec::no_gemm_rest{}, s, space, out, acc);
   } else {
-    const auto [g, rest] = sum_parts(tensorlogic::get<0>(eq.rhs.args));
-    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(g, rest, s, space, out, acc);
+    run_tiled_gemm_sum<Prog, true, Eq::rhs_type::operation, form::side>(eq.lhs, tensorlogic::get<0>(eq.rhs.args), s,
+                                                                         space, out, acc);
   }
 }
 

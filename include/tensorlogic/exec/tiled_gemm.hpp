@@ -187,6 +187,116 @@ struct gemm_epilogue_spec {
   static constexpr op function = F;
 };
 
+// The host tile's product, apart from the kernel: templated on the element type and the tile shapes only, so every
+// tiled GEMM kernel of one element type (whatever its epilogue, context or program) calls one compiled copy of the
+// staging and the micro-kernels instead of inlining its own (out of line on the host compilers that take the
+// attribute; the call is once per tile, against 2 x 256^3 flops).
+#if defined(__GNUC__) && !defined(__CUDACC__) && !defined(__HIPCC__) && !defined(__SYCL_DEVICE_ONLY__)
+#define TENSORLOGIC_HOST_NOINLINE __attribute__((noinline))
+#else
+#define TENSORLOGIC_HOST_NOINLINE
+#endif
+template <class T, class Tiles>
+struct tiled_host_core {
+  static constexpr int MT = Tiles::mt, NT = Tiles::nt, KT = Tiles::kt, RM = Tiles::rm, RN = Tiles::rn;
+
+  // Host staging into micro-panels: rows m0 .. m0 + rows of op(A) and columns n0 .. n0 + cols of op(B), k0 .. k0 +
+  // depth; whole strips (zeros past the edge), each copy loop running along a contiguous source.
+  KOKKOS_INLINE_FUNCTION static void stage_host(const gemm_geometry& g, T* As, T* Bs, const T* pa, const T* pb, long m0,
+                                                long n0, long k0, int rows, int cols, int depth) {
+    for (int s0 = 0; s0 < rows; s0 += RM) {
+      T* dst = As + (s0 / RM) * (KT * RM);
+      if (g.a_m == 1 && s0 + RM <= rows) {
+        // op(A) = A^T: the strip's RM values of each k are contiguous
+        const T* src = pa + k0 * g.a_k + m0 + s0;
+        for (int kk = 0; kk < depth; ++kk)
+          for (int i = 0; i < RM; ++i) dst[kk * RM + i] = src[kk * g.a_k + i];
+        continue;
+      }
+      if (g.a_k == 1 && s0 + RM <= rows) {
+        // rows of A contiguous along k: RM read streams, contiguous writes
+        const T* src = pa + (m0 + s0) * g.a_m + k0;
+        for (int kk = 0; kk < depth; ++kk)
+          for (int i = 0; i < RM; ++i) dst[kk * RM + i] = src[i * g.a_m + kk];
+        continue;
+      }
+      for (int i = 0; i < RM; ++i) {
+        if (s0 + i >= rows) {
+          for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = T(0);
+        } else if (g.a_k == 1) {
+          const T* src = pa + (m0 + s0 + i) * g.a_m + k0;
+          for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = src[kk];
+        } else {
+          const T* src = pa + (m0 + s0 + i) * g.a_m + k0 * g.a_k;
+          for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = src[kk * g.a_k];
+        }
+      }
+    }
+    for (int s0 = 0; s0 < cols; s0 += RN) {
+      T* dst = Bs + (s0 / RN) * (KT * RN);
+      const int width = cols - s0 < RN ? cols - s0 : RN;
+      if (g.b_n == 1) {
+        for (int kk = 0; kk < depth; ++kk) {
+          const T* src = pb + (k0 + kk) * g.b_k + n0 + s0;
+          T* row = dst + kk * RN;
+          for (int j = 0; j < width; ++j) row[j] = src[j];
+          for (int j = width; j < RN; ++j) row[j] = T(0);
+        }
+      } else {
+        for (int j = 0; j < RN; ++j) {
+          if (j >= width) {
+            for (int kk = 0; kk < depth; ++kk) dst[kk * RN + j] = T(0);
+          } else {
+            const T* src = pb + (n0 + s0 + j) * g.b_n + k0 * g.b_k;
+            for (int kk = 0; kk < depth; ++kk) dst[kk * RN + j] = src[kk * g.b_k];
+          }
+        }
+      }
+    }
+  }
+
+  // Host: Cs block (RM x RN, row stride NT) = (first ? 0 : Cs block) + A strip (x) B strip.
+  KOKKOS_INLINE_FUNCTION static void micro_host(int simd, const T* ap, const T* bp, int depth, T* cs, bool first) {
+#if TENSORLOGIC_X86_MICROKERNELS
+    if (simd == 2) {
+      gemm_micro_avx512(ap, bp, depth, cs, NT, first);
+      return;
+    }
+    if (simd == 1) {
+      gemm_micro_avx2(ap, bp, depth, cs, NT, first);
+      return;
+    }
+#endif
+    // portable: 4 x (16 bytes x 2) sub-blocks, eight 16-byte accumulators each
+    constexpr int QM = 4, QN = 32 / static_cast<int>(sizeof(T));
+    static_assert(RM % QM == 0 && RN % QN == 0);
+    for (int qi = 0; qi < RM; qi += QM)
+      for (int qj = 0; qj < RN; qj += QN) {
+        T acc[QM][QN];
+        for (int i = 0; i < QM; ++i)
+          for (int j = 0; j < QN; ++j) acc[i][j] = first ? T(0) : cs[(qi + i) * NT + qj + j];
+        gemm_micro<T, QM, QN>(ap + qi, RM, bp + qj, RN, depth, acc);
+        for (int i = 0; i < QM; ++i)
+          for (int j = 0; j < QN; ++j) cs[(qi + i) * NT + qj + j] = acc[i][j];
+      }
+  }
+
+  // Cs (rows x cols of the tile at m0, n0; row stride NT) = op(A) op(B) over all of K, one KT-deep slice at a time.
+  TENSORLOGIC_HOST_NOINLINE KOKKOS_FUNCTION static void product(const gemm_geometry& g, int simd, const T* pa,
+                                                                const T* pb, T* As, T* Bs, T* Cs, long m0, long n0,
+                                                                int rows, int cols) {
+    if (g.k == 0)
+      for (int x = 0; x < MT * NT; ++x) Cs[x] = T(0);
+    for (long k0 = 0; k0 < g.k; k0 += KT) {
+      const int depth = static_cast<int>(g.k - k0 < KT ? g.k - k0 : KT);
+      stage_host(g, As, Bs, pa, pb, m0, n0, k0, rows, cols, depth);
+      for (int j0 = 0; j0 < cols; j0 += RN)
+        for (int i0 = 0; i0 < rows; i0 += RM)
+          micro_host(simd, As + (i0 / RM) * (KT * RM), Bs + (j0 / RN) * (KT * RN), depth, Cs + i0 * NT + j0, k0 == 0);
+    }
+  }
+};
+
 template <class T, class R, class Ctx, int NIdx, class Epi, class Tiles>
 struct tiled_gemm_kernel {
   static constexpr int MT = Tiles::mt, NT = Tiles::nt, KT = Tiles::kt, RM = Tiles::rm, RN = Tiles::rn;
@@ -238,61 +348,6 @@ struct tiled_gemm_kernel {
       const int kk = b_rows ? x / NT : x % KT, nn = b_rows ? x % NT : x / KT;
       const long gn = n0 + nn, gk = k0 + kk;
       Bs[b_slot(kk, nn)] = (gn < g.n && gk < g.k) ? pb[gk * g.b_k + gn * g.b_n] : T(0);
-    }
-  }
-
-  // Host staging into micro-panels: rows m0 .. m0 + rows of op(A) and columns n0 .. n0 + cols of op(B), k0 .. k0 +
-  // depth; whole strips (zeros past the edge), each copy loop running along a contiguous source.
-  KOKKOS_INLINE_FUNCTION void stage_host(T* As, T* Bs, const T* pa, const T* pb, long m0, long n0, long k0, int rows, int cols,
-                  int depth) const {
-    for (int s0 = 0; s0 < rows; s0 += RM) {
-      T* dst = As + (s0 / RM) * (KT * RM);
-      if (g.a_m == 1 && s0 + RM <= rows) {
-        // op(A) = A^T: the strip's RM values of each k are contiguous
-        const T* src = pa + k0 * g.a_k + m0 + s0;
-        for (int kk = 0; kk < depth; ++kk)
-          for (int i = 0; i < RM; ++i) dst[kk * RM + i] = src[kk * g.a_k + i];
-        continue;
-      }
-      if (g.a_k == 1 && s0 + RM <= rows) {
-        // rows of A contiguous along k: RM read streams, contiguous writes
-        const T* src = pa + (m0 + s0) * g.a_m + k0;
-        for (int kk = 0; kk < depth; ++kk)
-          for (int i = 0; i < RM; ++i) dst[kk * RM + i] = src[i * g.a_m + kk];
-        continue;
-      }
-      for (int i = 0; i < RM; ++i) {
-        if (s0 + i >= rows) {
-          for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = T(0);
-        } else if (g.a_k == 1) {
-          const T* src = pa + (m0 + s0 + i) * g.a_m + k0;
-          for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = src[kk];
-        } else {
-          const T* src = pa + (m0 + s0 + i) * g.a_m + k0 * g.a_k;
-          for (int kk = 0; kk < depth; ++kk) dst[kk * RM + i] = src[kk * g.a_k];
-        }
-      }
-    }
-    for (int s0 = 0; s0 < cols; s0 += RN) {
-      T* dst = Bs + (s0 / RN) * (KT * RN);
-      const int width = cols - s0 < RN ? cols - s0 : RN;
-      if (g.b_n == 1) {
-        for (int kk = 0; kk < depth; ++kk) {
-          const T* src = pb + (k0 + kk) * g.b_k + n0 + s0;
-          T* row = dst + kk * RN;
-          for (int j = 0; j < width; ++j) row[j] = src[j];
-          for (int j = width; j < RN; ++j) row[j] = T(0);
-        }
-      } else {
-        for (int j = 0; j < RN; ++j) {
-          if (j >= width) {
-            for (int kk = 0; kk < depth; ++kk) dst[kk * RN + j] = T(0);
-          } else {
-            const T* src = pb + (n0 + s0 + j) * g.b_n + k0 * g.b_k;
-            for (int kk = 0; kk < depth; ++kk) dst[kk * RN + j] = src[kk * g.b_k];
-          }
-        }
-      }
     }
   }
 
@@ -357,32 +412,6 @@ struct tiled_gemm_kernel {
     }
   }
 
-  // Host: Cs block (RM x RN, row stride NT) = (first ? 0 : Cs block) + A strip (x) B strip.
-  KOKKOS_INLINE_FUNCTION void micro_host(const T* ap, const T* bp, int depth, T* cs, bool first) const {
-#if TENSORLOGIC_X86_MICROKERNELS
-    if (simd == 2) {
-      gemm_micro_avx512(ap, bp, depth, cs, NT, first);
-      return;
-    }
-    if (simd == 1) {
-      gemm_micro_avx2(ap, bp, depth, cs, NT, first);
-      return;
-    }
-#endif
-    // portable: 4 x (16 bytes x 2) sub-blocks, eight 16-byte accumulators each
-    constexpr int QM = 4, QN = 32 / static_cast<int>(sizeof(T));
-    static_assert(RM % QM == 0 && RN % QN == 0);
-    for (int qi = 0; qi < RM; qi += QM)
-      for (int qj = 0; qj < RN; qj += QN) {
-        T acc[QM][QN];
-        for (int i = 0; i < QM; ++i)
-          for (int j = 0; j < QN; ++j) acc[i][j] = first ? T(0) : cs[(qi + i) * NT + qj + j];
-        gemm_micro<T, QM, QN>(ap + qi, RM, bp + qj, RN, depth, acc);
-        for (int i = 0; i < QM; ++i)
-          for (int j = 0; j < QN; ++j) cs[(qi + i) * NT + qj + j] = acc[i][j];
-      }
-  }
-
   template <class Member>
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
     long item = team.league_rank();
@@ -410,15 +439,7 @@ struct tiled_gemm_kernel {
       T* Cs = static_cast<T*>(team.team_scratch(0).get_shmem(sizeof(T) * MT * NT));
       const int rows = static_cast<int>(g.m - m0 < MT ? g.m - m0 : MT);
       const int cols = static_cast<int>(g.n - n0 < NT ? g.n - n0 : NT);
-      if (g.k == 0)
-        for (int x = 0; x < MT * NT; ++x) Cs[x] = T(0);
-      for (long k0 = 0; k0 < g.k; k0 += KT) {
-        const int depth = static_cast<int>(g.k - k0 < KT ? g.k - k0 : KT);
-        stage_host(As, Bs, pa, pb, m0, n0, k0, rows, cols, depth);
-        for (int j0 = 0; j0 < cols; j0 += RN)
-          for (int i0 = 0; i0 < rows; i0 += RM)
-            micro_host(As + (i0 / RM) * (KT * RM), Bs + (j0 / RN) * (KT * RN), depth, Cs + i0 * NT + j0, k0 == 0);
-      }
+      tiled_host_core<T, Tiles>::product(g, simd, pa, pb, As, Bs, Cs, m0, n0, rows, cols);
       for (int i = 0; i < rows; ++i) {
         if constexpr (Epi::has_rest) set_group(f, m0 + i, g.row_lo, g.row_hi);
         store_row_host(Cs + i * NT, cols, pc + (m0 + i) * g.ldc + n0, f, n0);
