@@ -1438,8 +1438,8 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
     run_tiled_gemm_sum<Prog, false, op::neg, form::side>(eq.lhs, eq.rhs, s, space, out, acc);
   } else if constexpr (form::kind == 3) {
     using inner_t = std::remove_cvref_t<decltype(tensorlogic::get<0>(eq.rhs.args))>;
-    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(equation<lhs_t, inner_t>{eq.lhs, tensorlogic::get<0>(eq.rhs.args)},
-                                                        exec::no_gemm_rest{}, s, space, out, acc);
+    run_tiled_gemm<Prog, true, Eq::rhs_type::operation>(
+        equation<lhs_t, inner_t>{eq.lhs, tensorlogic::get<0>(eq.rhs.args)}, exec::no_gemm_rest{}, s, space, out, acc);
   } else {
     run_tiled_gemm_sum<Prog, true, Eq::rhs_type::operation, form::side>(eq.lhs, tensorlogic::get<0>(eq.rhs.args), s,
                                                                          space, out, acc);

@@ -131,11 +131,31 @@ struct extras {
 // computes logp) into one tl::program; the builders further down make the programs.
 // ---------------------------------------------------------------------------------------------------------------
 
+namespace detail {
+// The indices as members of a class template. Each equation builder below names them through references to
+// deferred_indices<X>'s members, X one of its template parameters, so its expressions depend on X and their types
+// are formed where the builder is instantiated. (With the namespace-scope indices a builder's expressions are not
+// dependent, and the compiler forms them -- every equation of every branch -- where the builder is defined, in every
+// translation unit that includes this header; likewise a call with fixed template arguments, hence deferred_value.)
+template <auto>
+struct deferred_indices {
+  static constexpr index<"p"> p{};
+  static constexpr index<"g"> g{};
+  static constexpr index<"t"> t{};
+  static constexpr index<"v"> v{};
+};
+// V, as a value that depends on the template argument D.
+template <auto V, auto D>
+inline constexpr auto deferred_value = V;
+}  // namespace detail
+
 // Completion lengths: every objective has them. A completion is "present" when it has at least one token; a group
 // left out of the loss (e.g. by tl::rl::filter_zero_variance_groups) is one whose mask is 0 everywhere. The mask must
 // hold 0 or 1 (tl::rl::check_batch checks it), so min(|y|, 1) is 1 exactly for the present completions.
-template <int = 0>
+template <int N = 0>
 constexpr auto length_equations() {
+  using I = detail::deferred_indices<N>;
+  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
   return std::tuple(comp_len(p, g) = 1.0 * mask(p, g, t),  //
                     present(p, g) = tensorlogic::min(comp_len(p, g), 1.0));
 }
@@ -147,6 +167,8 @@ constexpr auto length_equations() {
 // (a zero-variance group, or a batch of them) every centered advantage is 0 and stays 0, also with adv_eps = 0.
 template <advantage_norm Norm>
 constexpr auto advantage_equations() {
+  using I = detail::deferred_indices<Norm>;
+  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g;
   if constexpr (Norm == advantage_norm::given) {
     return std::tuple();
   } else {
@@ -184,6 +206,8 @@ constexpr auto advantage_equations() {
 // surrogate is >= 0 (rho > 0 and the clip's lower end 1 - eps > 0), so the max leaves it unchanged.
 template <loss_kind Loss, bool TruncatedIS = false, bool DualClip = false>
 constexpr auto token_loss_equations() {
+  using I = detail::deferred_indices<Loss>;
+  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
   static_assert(!DualClip || Loss == loss_kind::grpo || Loss == loss_kind::dapo,
                 "tensorlogic: rl::extras::dual_clip applies to loss_kind::grpo and loss_kind::dapo only");
   constexpr auto surrogate = [](const auto& r, const auto& lo, const auto& hi) {
@@ -246,6 +270,8 @@ constexpr auto token_loss_equations() {
 // at least 1, so an empty prompt or completion contributes 0, never 0/0.
 template <aggregation Agg>
 constexpr auto aggregation_equations() {
+  using I = detail::deferred_indices<Agg>;
+  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
   if constexpr (Agg == aggregation::sample_average) {
     return std::tuple(sample_count() = tensorlogic::max(tensorlogic::sum(p, g, present(p, g)), 1.0),
                       completion_weight(p, g) = 1.0 / (tensorlogic::max(comp_len(p, g), 1.0) * sample_count()),
@@ -271,6 +297,8 @@ constexpr auto aggregation_equations() {
 // and a second equation for loss() (equations with one left-hand side are summed) adding kl_coef * kl_mean().
 template <kl_estimator KL>
 constexpr auto kl_equations() {
+  using I = detail::deferred_indices<KL>;
+  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
   if constexpr (KL == kl_estimator::none) {
     return std::tuple();
   } else {
@@ -290,6 +318,8 @@ constexpr auto kl_equations() {
 // policy loss's weights into entropy_mean(), and subtracted from the loss with entropy_coef (J + c H).
 template <bool Entropy>
 constexpr auto entropy_equations() {
+  using I = detail::deferred_indices<Entropy>;
+  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t, &v = I::v;
   if constexpr (!Entropy) {
     return std::tuple();
   } else {
@@ -303,7 +333,7 @@ constexpr auto entropy_equations() {
 // Every equation of one objective: lengths, advantages, per-token loss, aggregation, then the extras' terms.
 template <loss_kind Loss, aggregation Agg, advantage_norm Norm, bool TruncatedIS = false, extras Extras = extras{}>
 constexpr auto objective_equations() {
-  return std::tuple_cat(length_equations(), advantage_equations<Norm>(),
+  return std::tuple_cat(length_equations<detail::deferred_value<0, Loss>>(), advantage_equations<Norm>(),
                         token_loss_equations<Loss, TruncatedIS, Extras.dual_clip>(), aggregation_equations<Agg>(),
                         kl_equations<Extras.kl>(), entropy_equations<Extras.entropy>());
 }
@@ -330,22 +360,25 @@ constexpr auto objective() {
 
 // ScaleRL's objective (§4): CISPO, prompt average, group-centred advantages divided by the batch std. (A template, so
 // that its program is built where it is called, not in every translation unit that includes the header.)
-template <int = 0>
+template <int N = 0>
 constexpr auto scalerl_objective() {
-  return objective<loss_kind::cispo, aggregation::prompt_average, advantage_norm::batch_std>();
+  return objective<detail::deferred_value<loss_kind::cispo, N>, aggregation::prompt_average,
+                   advantage_norm::batch_std>();
 }
 
 // The advantages alone: inputs reward and mask, output advantage (and the statistics above).
 template <advantage_norm Norm>
 constexpr auto advantages() {
   static_assert(Norm != advantage_norm::given, "tensorlogic: rl::advantages needs an advantage_norm that computes");
-  return detail::program_of(std::tuple_cat(length_equations(), advantage_equations<Norm>()));
+  return detail::program_of(
+      std::tuple_cat(length_equations<detail::deferred_value<0, Norm>>(), advantage_equations<Norm>()));
 }
 
 // The aggregation alone: inputs token_loss and mask, output loss.
 template <aggregation Agg>
 constexpr auto aggregate() {
-  return detail::program_of(std::tuple_cat(length_equations(), aggregation_equations<Agg>()));
+  return detail::program_of(
+      std::tuple_cat(length_equations<detail::deferred_value<0, Agg>>(), aggregation_equations<Agg>()));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
