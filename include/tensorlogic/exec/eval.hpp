@@ -1446,6 +1446,21 @@ void launch_tiled_gemm(const Eq& eq, Store& s, const Space& space, bool to_scrat
   }
 }
 
+// f in place over the head's view (exec::in_place_map): about 4096 cells per work item on the host, one per work item
+// on devices.
+template <op F, class View, class Space>
+void map_in_place(const View& v, std::string_view head_name, const Space& space) {
+  using T = typename View::value_type;
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible;
+  exec::in_place_map<compute_type<T>, T, F> k{};
+  k.data = v.data();
+  k.total = static_cast<long>(v.size());
+  k.inner = host ? 4096 : 1;
+  Kokkos::parallel_for("tensorlogic::map " + std::string(head_name),
+                       Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (k.total + k.inner - 1) / k.inner),
+                       k);
+}
+
 template <std::size_t E, class Prog, class Store, class Space, class Sub>
 void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
                     const Sub& sub) {
@@ -1500,8 +1515,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
       auto* out = tensorlogic::get<slot>(s.views()).data();
       if constexpr (gemm_outer<eq_t, memory>::kind == 1) {
         vendor_gemm(s, space, equation<lhs_t, inner_t>{eq.lhs, inner}, out, false);
-        launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,
-                            exec::write_mode::assign);
+        map_in_place<f>(tensorlogic::get<slot>(s.views()), head::name.view(), space);
       } else {
         // the GEMM, Rest added by the epilogue kernel, then f as a flat map (vectorized, no coordinates): one pass
         // more than f(C + Rest) in one kernel, but that kernel would run f on the coordinate path
@@ -1511,8 +1525,7 @@ void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scra
         vendor_gemm(s, space, equation<lhs_t, product_t>{eq.lhs, tensorlogic::get<side>(inner.args)}, out, false);
         launch_kernel<Prog>(equation<lhs_t, rest_t>{eq.lhs, tensorlogic::get<1 - side>(inner.args)}, s, space, false,
                             exec::write_mode::accumulate);
-        launch_kernel<Prog>(equation<lhs_t, apply<f, lhs_t>>{eq.lhs, {{eq.lhs}}}, s, space, false,
-                            exec::write_mode::assign);
+        map_in_place<f>(tensorlogic::get<slot>(s.views()), head::name.view(), space);
       }
       return;
     }

@@ -726,6 +726,22 @@ struct normalizer_kernel<R, Ctx, plan::d_normalize<Op, Pos, Body>, LhsDims, Out>
   }
 };
 
+// A one-argument function applied in place to a whole buffer, `inner` cells per work item: the head of f(P) or
+// f(P + Rest) after the vendor GEMM (and the epilogue kernel) wrote P there. Templated on the types and f only, so the
+// equations of a program that apply one f share it and instantiate no kernel of their own.
+template <class R, class T, op F>
+struct in_place_map {
+  T* data = nullptr;
+  long total = 0;
+  long inner = 1;
+  TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
+    const long lo = item * inner;
+    const long hi = lo + inner < total ? lo + inner : total;
+    for (long c = lo; c < hi; ++c)
+      data[c] = static_cast<T>(elementwise<R>::template unary<F>(static_cast<R>(data[c])));
+  }
+};
+
 // Number of cells that differ between two buffers (the fixpoint's convergence test).
 template <class T>
 struct count_changes {
