@@ -155,7 +155,9 @@ inline constexpr auto deferred_value = V;
 template <int N = 0>
 constexpr auto length_equations() {
   using I = detail::deferred_indices<N>;
-  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
+  [[maybe_unused]] constexpr auto& p = I::p;
+  [[maybe_unused]] constexpr auto& g = I::g;
+  [[maybe_unused]] constexpr auto& t = I::t;
   return std::tuple(comp_len(p, g) = 1.0 * mask(p, g, t),  //
                     present(p, g) = tensorlogic::min(comp_len(p, g), 1.0));
 }
@@ -168,7 +170,8 @@ constexpr auto length_equations() {
 template <advantage_norm Norm>
 constexpr auto advantage_equations() {
   using I = detail::deferred_indices<Norm>;
-  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g;
+  [[maybe_unused]] constexpr auto& p = I::p;
+  [[maybe_unused]] constexpr auto& g = I::g;
   if constexpr (Norm == advantage_norm::given) {
     return std::tuple();
   } else {
@@ -207,7 +210,9 @@ constexpr auto advantage_equations() {
 template <loss_kind Loss, bool TruncatedIS = false, bool DualClip = false>
 constexpr auto token_loss_equations() {
   using I = detail::deferred_indices<Loss>;
-  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
+  [[maybe_unused]] constexpr auto& p = I::p;
+  [[maybe_unused]] constexpr auto& g = I::g;
+  [[maybe_unused]] constexpr auto& t = I::t;
   static_assert(!DualClip || Loss == loss_kind::grpo || Loss == loss_kind::dapo,
                 "tensorlogic: rl::extras::dual_clip applies to loss_kind::grpo and loss_kind::dapo only");
   constexpr auto surrogate = [](const auto& r, const auto& lo, const auto& hi) {
@@ -271,7 +276,9 @@ constexpr auto token_loss_equations() {
 template <aggregation Agg>
 constexpr auto aggregation_equations() {
   using I = detail::deferred_indices<Agg>;
-  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
+  [[maybe_unused]] constexpr auto& p = I::p;
+  [[maybe_unused]] constexpr auto& g = I::g;
+  [[maybe_unused]] constexpr auto& t = I::t;
   if constexpr (Agg == aggregation::sample_average) {
     return std::tuple(sample_count() = tensorlogic::max(tensorlogic::sum(p, g, present(p, g)), 1.0),
                       completion_weight(p, g) = 1.0 / (tensorlogic::max(comp_len(p, g), 1.0) * sample_count()),
@@ -298,7 +305,9 @@ constexpr auto aggregation_equations() {
 template <kl_estimator KL>
 constexpr auto kl_equations() {
   using I = detail::deferred_indices<KL>;
-  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t;
+  [[maybe_unused]] constexpr auto& p = I::p;
+  [[maybe_unused]] constexpr auto& g = I::g;
+  [[maybe_unused]] constexpr auto& t = I::t;
   if constexpr (KL == kl_estimator::none) {
     return std::tuple();
   } else {
@@ -319,7 +328,10 @@ constexpr auto kl_equations() {
 template <bool Entropy>
 constexpr auto entropy_equations() {
   using I = detail::deferred_indices<Entropy>;
-  [[maybe_unused]] constexpr auto &p = I::p, &g = I::g, &t = I::t, &v = I::v;
+  [[maybe_unused]] constexpr auto& p = I::p;
+  [[maybe_unused]] constexpr auto& g = I::g;
+  [[maybe_unused]] constexpr auto& t = I::t;
+  [[maybe_unused]] constexpr auto& v = I::v;
   if constexpr (!Entropy) {
     return std::tuple();
   } else {
