@@ -471,14 +471,17 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
     return;
   }
   // On the host, a plain left-hand side walks up to 256 cells of its last subscript inside each work item (on lanes,
-  // each row split into stretches of at most 256 cells whose lengths differ by at most one; otherwise a divisor of
-  // that extent, so an item never crosses a row); on devices every cell stays a work item, which keeps neighbouring
-  // threads on neighbouring cells.
+  // each row split into stretches of at most 256 cells whose lengths differ by at most one, an item holding
+  // consecutive stretches up to about 1024 cells; otherwise a divisor of that extent, so an item never crosses a row);
+  // on devices every cell stays a work item, which keeps neighbouring threads on neighbouring cells.
   if constexpr (lane >= 0) {
     const long last = k.dims[rank - 1].extent;
     if (last == 0) return;
     k.chunks = (last + exec::max_lanes - 1) / exec::max_lanes;
-    cells = cells / last * k.chunks;
+    k.total = cells / last * k.chunks;
+    const long stretch = (last + k.chunks - 1) / k.chunks;
+    k.stretches = stretch >= exec::lane_item_cells ? 1 : exec::lane_item_cells / stretch;
+    cells = (k.total + k.stretches - 1) / k.stretches;
   } else if constexpr (rank > 0 && LhsPlain && !exec::normalizer_of<rhs_t>::present &&
                 host) {
     bool repeated = false;

@@ -380,7 +380,9 @@ struct equation_kernel {
   // On lanes: work items per row of the last subscript, which split it into stretches of at most max_lanes cells whose
   // lengths differ by at most one (any extent, prime or not).
   long chunks = 1;
-  long total = 0;  // cells of the left-hand side (flat maps)
+  // On lanes: stretches per work item (so that an item holds about lane_item_cells cells).
+  long stretches = 1;
+  long total = 0;  // cells of the left-hand side (flat maps); on lanes, the stretches of the left-hand side
 
   // A flat map: the cells [item * inner, item * inner + inner) of the flat buffers, one loop per write mode.
   TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void flat(const long item) const {
@@ -462,37 +464,47 @@ struct equation_kernel {
     }
   }
 
-  // A work item of a plain left-hand side on lanes: its cells along the last subscript evaluated together, each read
-  // bound once per stretch and per projection point (exec/lanes.hpp). Host only.
+  // A work item of a plain left-hand side on lanes: `stretches` consecutive stretches (row-major over the other
+  // subscripts), each stretch's cells along the last subscript evaluated together, each read bound once per stretch
+  // and per projection point (exec/lanes.hpp). The item's first stretch is decoded with divisions, the next ones by
+  // stepping the coordinates like an odometer (a division per stretch cost as much as a 16-cell stretch's arithmetic).
+  // Host only.
   TENSORLOGIC_HOST_CLONES KOKKOS_INLINE_FUNCTION void lanes(const long item) const {
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
     if constexpr (Lane >= 0 && Rank > 0) {
       frame_t f{};
       long coord[Rank]{};
-      const long row = item / chunks, c = item - row * chunks;
+      const long first = item * stretches;
+      const long end = first + stretches < total ? first + stretches : total;
+      long row = first / chunks, c = first - row * chunks;
       const long base = dims[Rank - 1].extent / chunks, extra = dims[Rank - 1].extent - base * chunks;
-      const long n = base + (c < extra ? 1 : 0);
-      coord[Rank - 1] = c * base + (c < extra ? c : extra);
-      long rem = row;
       for (int k = Rank - 2; k >= 0; --k) {
-        coord[k] = rem % dims[k].extent;
-        rem /= dims[k].extent;
+        coord[k] = row % dims[k].extent;
+        row /= dims[k].extent;
       }
-      long off = 0;
-      for (int k = 0; k < Rank; ++k) {
-        f.idx[dims[k].pos] = coord[k];
-        off = off * dims[k].extent + coord[k];
-      }
-      lane_value<R, Ctx, frame_t, Rhs, Lane> v;
-      v.bind(rhs, ctx, f, n);
-      Out* o = out + off;
-      if (mode == write_mode::assign) {
-        for (long l = 0; l < n; ++l) o[l] = static_cast<Out>(v.at(l));
-      } else if (mode == write_mode::accumulate) {
-        for (long l = 0; l < n; ++l) o[l] += static_cast<Out>(v.at(l));
-      } else {
-        for (long l = 0; l < n; ++l)
-          if (v.at(l) > R(0)) o[l] = Out(1);
+      for (long piece = first; piece < end; ++piece) {
+        const long n = base + (c < extra ? 1 : 0);
+        coord[Rank - 1] = c * base + (c < extra ? c : extra);
+        long off = 0;
+        for (int k = 0; k < Rank; ++k) {
+          f.idx[dims[k].pos] = coord[k];
+          off = off * dims[k].extent + coord[k];
+        }
+        lane_value<R, Ctx, frame_t, Rhs, Lane> v;
+        v.bind(rhs, ctx, f, n);
+        Out* o = out + off;
+        if (mode == write_mode::assign) {
+          for (long l = 0; l < n; ++l) o[l] = static_cast<Out>(v.at(l));
+        } else if (mode == write_mode::accumulate) {
+          for (long l = 0; l < n; ++l) o[l] += static_cast<Out>(v.at(l));
+        } else {
+          for (long l = 0; l < n; ++l)
+            if (v.at(l) > R(0)) o[l] = Out(1);
+        }
+        if (++c == chunks) {
+          c = 0;
+          for (int k = Rank - 2; k >= 0 && ++coord[k] == dims[k].extent; --k) coord[k] = 0;
+        }
       }
     }
 #endif

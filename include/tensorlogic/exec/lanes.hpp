@@ -19,8 +19,11 @@ namespace tensorlogic::exec {
 template <class R, class Ctx, class F>
 struct evaluator;
 
-// The most cells a stretch holds (the host's work items hold at most 256 cells of the last subscript; eval.hpp).
+// The most cells a stretch holds (a stretch covers at most 256 cells of the last subscript; eval.hpp).
 inline constexpr long max_lanes = 256;
+// About as many cells per work item on lanes: an item holds consecutive stretches (rows of 16 cells: 64 of them), so
+// that the divisions finding an item's first row are paid once per item, not once per stretch.
+inline constexpr long lane_item_cells = 1024;
 
 template <int P, class D>
 inline constexpr bool subscript_mentions = false;
