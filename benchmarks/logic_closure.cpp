@@ -1,6 +1,6 @@
 // Datalog benchmarks: transitive closure and same generation on random directed graphs (n nodes, m edges) and on
-// chains, solved by tl::logic::solve (bit-matrix and hash-join kernels; bitmatrix_kokkos: the bit-matrix strata
-// as Kokkos kernels in the default execution space), with gringo (Debian's grounder, which
+// chains, solved by tl::logic::solve (bit-matrix and hash-join kernels; bitmatrix_kokkos, hashjoin_kokkos: the same
+// kernels as Kokkos kernels in the default execution space), with gringo (Debian's grounder, which
 // evaluates stratified programs while grounding) on the same facts when it is on the PATH, and Soufflé when the
 // SOUFFLE environment variable names its binary. Each engine case reports facts derived, seconds per solve (the
 // benchmark's time), the database's bytes after solving, and the process's peak resident memory so far.
@@ -82,7 +82,8 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
-// kokkos: the bit-matrix strata as Kokkos kernels in the default execution space (tl::logic::solve with a space).
+// kokkos: the strata as Kokkos kernels in the default execution space (tl::logic::solve with a space): bit matrices
+// when dense, else the Kokkos hash join.
 template <class Prog, class In, class Out>
 void run_engine(benchmark::State& state, const Prog& prog, In in, Out out, const edges_t& edges, std::uint32_t n,
                 bool dense, bool kokkos = false) {
@@ -299,6 +300,9 @@ void register_all() {
     benchmark::RegisterBenchmark(("closure/hashjoin/" + name).c_str(), [=](benchmark::State& s) {
       run_engine(s, closure, Edge, Path, edges, n, false);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
+    benchmark::RegisterBenchmark(("closure/hashjoin_kokkos/" + name).c_str(), [=](benchmark::State& s) {
+      run_engine(s, closure, Edge, Path, edges, n, false, true);
+    })->Unit(benchmark::kMillisecond)->Iterations(1);
     if (on_path("gringo"))
       benchmark::RegisterBenchmark(("closure/gringo/" + name).c_str(), [=](benchmark::State& s) {
         gringo_case(s, edges, name);
@@ -317,6 +321,10 @@ void register_all() {
     benchmark::RegisterBenchmark(("same_generation/hashjoin/n" + std::to_string(n)).c_str(), [=](benchmark::State& s) {
       run_engine(s, same_generation, Par, SG, par, n, true);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
+    benchmark::RegisterBenchmark(("same_generation/hashjoin_kokkos/n" + std::to_string(n)).c_str(),
+                                 [=](benchmark::State& s) { run_engine(s, same_generation, Par, SG, par, n, true, true); })
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
   }
 }
 }  // namespace

@@ -3,7 +3,8 @@
 // fixpoints over std::set written here, and against the host kernels
 // (bit matrices and hash joins) on the same inputs: closures in three shapes, transposed operands of a recursive
 // head (the transposed delta), a transposed copy rule, two heads recursive through each other, a program whose
-// other strata run on the host (negation), facts given before solving, an iteration limit.
+// negation stratum runs as a Kokkos hash join (logic/join_device.hpp), facts given before solving, an iteration
+// limit. (Every other Datalog case runs on the Kokkos path in tests/logic/datalog.cpp.)
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
@@ -28,6 +29,7 @@ inline constexpr tl::relation<"Node", 1> Node;
 inline constexpr tl::relation<"NoPath", 2> NoPath;
 
 const char* const device_kernel = "bit matrix (Kokkos)";
+const char* const join_kernel = "hash join (Kokkos)";
 
 // Runs the Kokkos kernels as teams (one a row, as on a device) while it lives, else one work item a row (the host
 // schedule of a host space).
@@ -91,10 +93,13 @@ tl::logic::solve_report solve_three_ways(const Prog& prog, Fill fill, Sym head, 
     CHECK(device.derived == host.derived);
     REQUIRE(device.strata.size() == host.strata.size());
     for (std::size_t s = 0; s < device.strata.size(); ++s) {
-      CHECK(device.strata[s].iterations == host.strata[s].iterations);
-      CHECK(device.strata[s].derived == host.strata[s].derived);
-      CHECK(std::string(device.strata[s].kernel) ==
-            (std::string(host.strata[s].kernel) == "bit matrix" ? device_kernel : host.strata[s].kernel));
+      const bool dense = std::string(host.strata[s].kernel) == "bit matrix";
+      // the Kokkos hash join's iterations each see the relations as they were when the iteration began (so never
+      // fewer iterations than the host hash join, whose later rules see what earlier rules derived)
+      if (dense || options.max_iterations < 0) CHECK(device.strata[s].derived == host.strata[s].derived);
+      if (dense) CHECK(device.strata[s].iterations == host.strata[s].iterations);
+      else CHECK(device.strata[s].iterations >= host.strata[s].iterations);
+      CHECK(std::string(device.strata[s].kernel) == (dense ? device_kernel : join_kernel));
     }
   }
   CHECK(as_set(on_host, head) == expected);
@@ -185,7 +190,7 @@ TEST_CASE("Kokkos bit matrices: two heads recursive through each other", "[logic
   }
 }
 
-TEST_CASE("Kokkos bit matrices beside host strata: negation after a closure", "[logic][device]") {
+TEST_CASE("Kokkos bit matrices beside a Kokkos hash join: negation after a closure", "[logic][device]") {
   constexpr auto prog = tl::program(Path(x, y) = Edge(x, y), Path(x, z) = Path(x, y) * Edge(y, z),
                                     NoPath(x, y) = Node(x) * Node(y) * tl::not_(Path(x, y)) * (x != y));
   const std::uint32_t n = 70;
@@ -201,13 +206,13 @@ TEST_CASE("Kokkos bit matrices beside host strata: negation after a closure", "[
     for (id_t k = 0; k < n; ++k) db.insert_ids(Node, {k});
   };
   const auto report = solve_three_ways(prog, fill, NoPath, nopath);
-  bool saw_device = false, saw_host = false;
+  bool saw_device = false, saw_join = false;
   for (const auto& s : report.strata) {
     saw_device = saw_device || std::string(s.kernel) == device_kernel;
-    saw_host = saw_host || std::string(s.kernel) == "hash join";
+    saw_join = saw_join || std::string(s.kernel) == join_kernel;
   }
   CHECK(saw_device);
-  CHECK(saw_host);
+  CHECK(saw_join);
   tl::logic::database db(prog);
   fill(db);
   tl::logic::solve(prog, db, {}, Kokkos::DefaultExecutionSpace{});

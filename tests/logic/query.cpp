@@ -1,6 +1,7 @@
 // Backward chaining (magic sets) against the full bottom-up solve and brute-force references: bound and free
 // arguments in every position, three-atom recursion, negation in the goal's cone, EDB goals, and the claim that a
-// query touches only what it needs.
+// query touches only what it needs. Every case runs on the host kernels and as Kokkos kernels in the default
+// execution space (tl::logic::query(prog, db, goal, options, space)).
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -21,9 +22,18 @@ inline constexpr tl::relation<"Path", 2> Path;
 inline constexpr tl::relation<"Node", 1> Node;
 inline constexpr tl::relation<"Par", 2> Par;
 inline constexpr tl::relation<"SG", 2> SG;
+
+enum class where { host, kokkos };
+template <class Prog, class Db, class Goal>
+tl::logic::query_result ask(where w, const Prog& prog, Db& db, const Goal& goal) {
+  return w == where::host ? tl::logic::query(prog, db, goal)
+                          : tl::logic::query(prog, db, goal, {}, Kokkos::DefaultExecutionSpace{});
+}
 }  // namespace
 
 TEST_CASE("queries on the transitive closure equal the closure's rows, for every binding pattern", "[logic]") {
+  const where w = GENERATE(where::host, where::kokkos);
+  INFO((w == where::host ? "host kernels" : "Kokkos kernels"));
   const std::uint32_t n = 70;
   const set2 edges = random_graph(n, 90, 41);
   const set2 path = closure(edges);
@@ -43,24 +53,26 @@ TEST_CASE("queries on the transitive closure equal the closure's rows, for every
     if (u == c) want_from.insert({u, v});
     if (v == d) want_to.insert({u, v});
   }
-  CHECK(rows_of(tl::logic::query(from, db, Path(c, y))) == want_from);
-  CHECK(rows_of(tl::logic::query(from, db, Path(x, d))) == want_to);
-  CHECK(rows_of(tl::logic::query(from, db, Path(x, y))) == path);
-  const auto both = tl::logic::query(from, db, Path(c, d));
+  CHECK(rows_of(ask(w, from, db, Path(c, y))) == want_from);
+  CHECK(rows_of(ask(w, from, db, Path(x, d))) == want_to);
+  CHECK(rows_of(ask(w, from, db, Path(x, y))) == path);
+  const auto both = ask(w, from, db, Path(c, d));
   CHECK(both.rows.size() == path.count({c, d}));
   set2 loops;
   for (auto [u, v] : path)
     if (u == v) loops.insert({u, v});
-  CHECK(rows_of(tl::logic::query(from, db, Path(x, x))) == loops);
+  CHECK(rows_of(ask(w, from, db, Path(x, x))) == loops);
   // The database's own Path is untouched: the query works in relations of its own.
   CHECK(db.size(Path) == 0);
   // symbols come back too
-  const auto named = tl::logic::query(from, db, Path(c, y));
+  const auto named = ask(w, from, db, Path(c, y));
   REQUIRE(named.facts.size() == want_from.size());
   if (!named.facts.empty()) CHECK(named.facts[0][0] == "5");
 }
 
 TEST_CASE("a query touches only what it needs: one component of a two-component graph", "[logic]") {
+  const where w = GENERATE(where::host, where::kokkos);
+  INFO((w == where::host ? "host kernels" : "Kokkos kernels"));
   // component A: nodes 0..99 (a chain), component B: nodes 100..1099 (a dense random graph)
   set2 edges = chain(100);
   const set2 big = random_graph(1000, 3000, 42);
@@ -70,7 +82,7 @@ TEST_CASE("a query touches only what it needs: one component of a two-component 
   db.domain_named("symbol").add_numbered(1100);
   insert_all(db, Edge, edges);
   const long start = 90;
-  const auto answer = tl::logic::query(prog, db, Path(start, y));
+  const auto answer = ask(w, prog, db, Path(start, y));
   CHECK(answer.rows.size() == 9);  // 91 .. 99
   CHECK(answer.subgoals == 1);     // left-linear: the only call is Path(90, _)
   CHECK(answer.derived < 20);
@@ -79,7 +91,7 @@ TEST_CASE("a query touches only what it needs: one component of a two-component 
   tl::logic::database db2(right);
   db2.domain_named("symbol").add_numbered(1100);
   insert_all(db2, Edge, edges);
-  const auto answer2 = tl::logic::query(right, db2, Path(start, y));
+  const auto answer2 = ask(w, right, db2, Path(start, y));
   CHECK(answer2.rows == answer.rows);
   CHECK(answer2.subgoals == 10);
   CHECK(answer2.derived < 100);
@@ -88,6 +100,8 @@ TEST_CASE("a query touches only what it needs: one component of a two-component 
 }
 
 TEST_CASE("same generation by query, with a three-atom recursive rule", "[logic]") {
+  const where w = GENERATE(where::host, where::kokkos);
+  INFO((w == where::host ? "host kernels" : "Kokkos kernels"));
   constexpr auto prog = tl::program(SG(x, y) = Par(x, p) * Par(y, p) * (x != y),
                                     SG(x, y) = Par(x, p) * SG(p, q) * Par(y, q));
   std::mt19937_64 g(8);
@@ -99,7 +113,7 @@ TEST_CASE("same generation by query, with a three-atom recursive rule", "[logic]
   db.domain_named("symbol").add_numbered(n);
   insert_all(db, Par, par);
   for (long who : {7L, 30L, 59L}) {
-    const auto r = tl::logic::query(prog, db, SG(who, y));
+    const auto r = ask(w, prog, db, SG(who, y));
     set2 got, want;
     for (auto& row : r.rows) got.insert({row[0], row[1]});
     for (auto [u, v] : sg)
@@ -109,6 +123,8 @@ TEST_CASE("same generation by query, with a three-atom recursive rule", "[logic]
 }
 
 TEST_CASE("queries through negation solve the negated relations first; EDB goals are read directly", "[logic]") {
+  const where w = GENERATE(where::host, where::kokkos);
+  INFO((w == where::host ? "host kernels" : "Kokkos kernels"));
   constexpr tl::relation<"Source", 1> Source;
   constexpr tl::relation<"Reach", 1> Reach;
   constexpr tl::relation<"Cut", 2> Cut;  // edges leaving the reachable set
@@ -125,7 +141,7 @@ TEST_CASE("queries through negation solve the negated relations first; EDB goals
   std::set<id_t> reach = {0};
   for (auto [u, v] : path)
     if (u == 0) reach.insert(v);
-  const auto r = tl::logic::query(prog, db, Cut(x, y));
+  const auto r = ask(w, prog, db, Cut(x, y));
   set2 got, want;
   for (auto& row : r.rows) got.insert({row[0], row[1]});
   for (auto [u, v] : edges)
@@ -133,11 +149,11 @@ TEST_CASE("queries through negation solve the negated relations first; EDB goals
   CHECK(got == want);
   CHECK(db.size(Reach) == reach.size());  // solved in full as a negated relation
   const long three = 3;
-  const auto e = tl::logic::query(prog, db, Edge(three, y));
+  const auto e = ask(w, prog, db, Edge(three, y));
   std::size_t out_of_three = 0;
   for (auto [u, v] : edges) out_of_three += u == 3;
   CHECK(e.rows.size() == out_of_three);
   const long bad = 1000;
-  REQUIRE_THROWS_WITH(tl::logic::query(prog, db, Edge(bad, y)),
+  REQUIRE_THROWS_WITH(ask(w, prog, db, Edge(bad, y)),
                       Catch::Matchers::Contains("query Edge: constant 1000 in argument 1 is not an id of domain symbol"));
 }

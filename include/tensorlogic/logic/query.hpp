@@ -155,14 +155,11 @@ struct magic_rewriter {
   std::vector<atom> seeds;  // magic facts with constant arguments only
 };
 
-}  // namespace detail
-
-// Answers `goal` (a reference such as Anc(alice, y), constants as ids of the argument's domain) without solving
-// the whole program. Facts of the database's own relations are read, never changed, except that relations the
-// goal reaches under negation are solved in full.
-template <class Prog, class Sym, class... D>
-query_result query(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& goal,
-                   const solve_options& options = {}) {
+// query() in `*space` when Space is a Kokkos execution space (the negated relations' strata and the rewritten
+// rules as Kokkos kernels), on the host when it is void.
+template <class Prog, class Sym, class... D, class Space = void>
+query_result query_in(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& goal, const solve_options& options,
+                      const Space* space = nullptr) {
   static_assert(Sym::kind == symbol_kind::relation, "tensorlogic: a query asks for facts of a relation");
   static_assert(Prog::template contains<Sym>, "tensorlogic: the queried relation is not a symbol of the program");
   const auto start = std::chrono::steady_clock::now();
@@ -200,7 +197,7 @@ query_result query(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& g
             for (int c = 0; c < st.n_groups; ++c)
               if (st.reach[b][c]) wanted[static_cast<std::size_t>(st.stratum_of[c])] = true;
           }
-  if (any_negation) detail::solve_strata(prog, db, options, &wanted);
+  if (any_negation) detail::solve_strata(prog, db, options, &wanted, space);
 
   detail::relation_table table;
   for (std::size_t s = 0; s < Prog::n_slots; ++s)
@@ -241,7 +238,14 @@ query_result query(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& g
     rep.recursive = true;
     solve_options o = options;
     o.provenance = false;
-    detail::run_stratum(rw.out, mine, table, in_stratum, o, rep);
+    bool on_space = false;
+    if constexpr (!std::is_void_v<Space>) {
+      auto plan = [&](const rule& r, int delta, std::size_t lo, std::size_t hi) {
+        return detail::plan_rule(r, table, delta, lo, hi, false);
+      };
+      on_space = detail::run_join_stratum_on(*space, rw.out, mine, table, in_stratum, o, rep, plan);
+    }
+    if (!on_space) detail::run_stratum(rw.out, mine, table, in_stratum, o, rep);
     result.derived = rep.derived;
     result.iterations = rep.iterations;
     for (const auto& [key, slots] : rw.adorned)
@@ -259,6 +263,26 @@ query_result query(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& g
   result.rows = std::move(rows);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+}  // namespace detail
+
+// Answers `goal` (a reference such as Anc(alice, y), constants as ids of the argument's domain) without solving
+// the whole program. Facts of the database's own relations are read, never changed, except that relations the
+// goal reaches under negation are solved in full.
+template <class Prog, class Sym, class... D>
+query_result query(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& goal,
+                   const solve_options& options = {}) {
+  return detail::query_in(prog, db, goal, options);
+}
+
+// The same, run as Kokkos kernels in `space` (Serial, OpenMP, CUDA, HIP): the strata of the negated relations as in
+// solve(prog, db, options, space), the rewritten rules as one Kokkos hash-join stratum. Same answers.
+template <class Prog, class Sym, class... D, class Space>
+  requires Kokkos::is_execution_space<Space>::value
+query_result query(const Prog& prog, database<Prog>& db, const ref<Sym, D...>& goal, const solve_options& options,
+                   const Space& space) {
+  return detail::query_in(prog, db, goal, options, &space);
 }
 
 }  // namespace tensorlogic::logic

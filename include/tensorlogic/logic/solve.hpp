@@ -16,6 +16,7 @@
 #include <tensorlogic/logic/database.hpp>
 #include <tensorlogic/logic/dense.hpp>
 #include <tensorlogic/logic/dense_device.hpp>
+#include <tensorlogic/logic/join_device.hpp>
 #include <tensorlogic/logic/rules.hpp>
 
 namespace tensorlogic::logic {
@@ -149,16 +150,7 @@ struct rule_runner {
   }
   bool constraint_holds(int k) const {
     const constraint& c = r->constraints[static_cast<std::size_t>(k)];
-    const id_t a = value_of(c.a), b = value_of(c.b);
-    switch (c.op) {
-      case cmp_op::eq: return a == b;
-      case cmp_op::ne: return a != b;
-      case cmp_op::lt: return a < b;
-      case cmp_op::le: return a <= b;
-      case cmp_op::gt: return a > b;
-      case cmp_op::ge: return a >= b;
-    }
-    return false;
+    return compare_ids(c.op, value_of(c.a), value_of(c.b));
   }
   bool negation_holds(int k) const {
     const atom& at = r->negative[static_cast<std::size_t>(k)];
@@ -229,9 +221,10 @@ struct rule_runner {
   }
 };
 
-// Plans rule `r` with atom `delta` (or -1) restricted to rows [lo, hi); all other atoms see every row.
+// Plans rule `r` with atom `delta` (or -1) restricted to rows [lo, hi); all other atoms see every row. With
+// host_indexes false the steps that look up bound columns get no host index (the Kokkos join builds its own).
 template <class Db>
-rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::size_t hi) {
+rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::size_t hi, bool host_indexes = true) {
   rule_runner run;
   run.r = &r;
   run.head = &db.slot_data(r.head.slot);
@@ -298,7 +291,7 @@ rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::siz
       s.scan = true;
       s.lo = 0;
       s.hi = s.rel->tuples->size();
-    } else {
+    } else if (host_indexes) {
       s.index = &s.rel->index(s.mask);
       s.index->sync();
     }
@@ -340,55 +333,27 @@ rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::siz
 template <class Options, class Db>
 void run_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, Db& db,
                  const std::vector<bool>& in_stratum, const Options& options, stratum_report& rep) {
-  const std::size_t n_slots = in_stratum.size();
-  // Row counts of the stratum's relations at the start of the previous and the current iteration.
-  std::vector<std::size_t> before(n_slots, 0), now(n_slots, 0);
-  auto snapshot = [&](std::vector<std::size_t>& out) {
-    for (std::size_t slot = 0; slot < n_slots; ++slot)
+  auto sizes = [&](std::vector<std::size_t>& out) {
+    for (std::size_t slot = 0; slot < in_stratum.size(); ++slot)
       if (in_stratum[slot]) out[slot] = db.slot_data(static_cast<int>(slot)).tuples->size();
   };
-  snapshot(now);
-  // Iteration 0: every rule over everything.
-  for (int k : mine) {
-    auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, -1, 0, 0);
+  auto launch = [&](int k, int delta, std::size_t lo, std::size_t hi, int iteration, const auto&) {
+    auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, delta, lo, hi);
     run.record = options.provenance;
     run.rule_index = k;
-    run.iteration = 0;
+    run.iteration = iteration;
     run.run(0);
     rep.derived += run.derived;
-  }
-  rep.iterations = 1;
-  if (rep.recursive) {
-    while (options.max_iterations < 0 || rep.iterations < options.max_iterations) {
-      before = now;
-      snapshot(now);
-      bool any = false;
-      for (std::size_t slot = 0; slot < n_slots; ++slot) any = any || now[slot] > before[slot];
-      if (!any) break;
-      const int iteration = static_cast<int>(rep.iterations);
-      for (int k : mine) {
-        const rule& r = rules[static_cast<std::size_t>(k)];
-        for (std::size_t a = 0; a < r.positive.size(); ++a) {
-          const auto slot = static_cast<std::size_t>(r.positive[a].slot);
-          if (!in_stratum[slot] || now[slot] == before[slot]) continue;
-          auto run = detail::plan_rule(r, db, static_cast<int>(a), before[slot], now[slot]);
-          run.record = options.provenance;
-          run.rule_index = k;
-          run.iteration = iteration;
-          run.run(0);
-          rep.derived += run.derived;
-        }
-      }
-      ++rep.iterations;
-    }
-  }
+  };
+  semi_naive_rules(rules, mine, in_stratum, options, rep, sizes, launch);
 }
 
 }  // namespace detail
 
 namespace detail {
-// solve() restricted to the strata flagged in `wanted` (all when null); the bit-matrix strata run in `*space` when
-// Space is a Kokkos execution space, on the host (dense.hpp) when it is void.
+// solve() restricted to the strata flagged in `wanted` (all when null); every stratum runs in `*space` when Space is
+// a Kokkos execution space (bit matrices: dense_device.hpp, hash joins: join_device.hpp; a rule larger than the
+// Kokkos join takes keeps its stratum on the host), on the host (dense.hpp, run_stratum) when it is void.
 template <class Prog, class Space = void>
 solve_report solve_strata(const Prog& prog, database<Prog>& db, const solve_options& options,
                           const std::vector<bool>* wanted, const Space* space = nullptr) {
@@ -436,7 +401,14 @@ solve_report solve_strata(const Prog& prog, database<Prog>& db, const solve_opti
       }
     }
 
-    detail::run_stratum(rules, mine, db, in_stratum, options, rep);
+    bool on_space = false;
+    if constexpr (!std::is_void_v<Space>) {
+      auto plan = [&](const rule& r, int delta, std::size_t lo, std::size_t hi) {
+        return detail::plan_rule(r, db, delta, lo, hi, false);
+      };
+      on_space = detail::run_join_stratum_on(*space, rules, mine, db, in_stratum, options, rep, plan);
+    }
+    if (!on_space) detail::run_stratum(rules, mine, db, in_stratum, options, rep);
     report.derived += rep.derived;
     report.strata.push_back(std::move(rep));
   }
@@ -453,8 +425,10 @@ solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& op
   return detail::solve_strata(prog, db, options, nullptr);
 }
 
-// The same, with the bit-matrix strata run as Kokkos kernels in `space` (its memory space holds their matrices;
-// Serial, OpenMP, CUDA, HIP); the other strata run on the host. Same facts as solve(prog, db, options).
+// The same, with the strata run as Kokkos kernels in `space` (its memory space holds their matrices and tuples;
+// Serial, OpenMP, CUDA, HIP): bit matrices for the closure-shaped strata, hash joins for the others. Same facts as
+// solve(prog, db, options); a hash-join stratum's iterations each see the relations as they stood when the
+// iteration began, so it may take more iterations than on the host (and provenance counts those iterations).
 template <class Prog, class Space>
   requires Kokkos::is_execution_space<Space>::value
 solve_report solve(const Prog& prog, database<Prog>& db, const solve_options& options, const Space& space) {

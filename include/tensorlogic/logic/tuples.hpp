@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <Kokkos_Macros.hpp>
 #include <tensorlogic/core/error.hpp>
 
 namespace tensorlogic::logic {
@@ -21,7 +22,7 @@ inline constexpr int max_arity = 8;
 
 namespace detail {
 
-inline std::uint64_t mix(std::uint64_t h) {
+KOKKOS_INLINE_FUNCTION std::uint64_t mix(std::uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
@@ -30,15 +31,16 @@ inline std::uint64_t mix(std::uint64_t h) {
   return h;
 }
 
-// Hash of the columns of `row` selected by `mask` (bit k = column k).
-inline std::uint64_t hash_columns(const id_t* row, int arity, unsigned mask) {
+// Hash of the columns of `row` selected by `mask` (bit k = column k). (These three also run in the Kokkos join's
+// kernels, logic/join_device.hpp.)
+KOKKOS_INLINE_FUNCTION std::uint64_t hash_columns(const id_t* row, int arity, unsigned mask) {
   std::uint64_t h = 0x9e3779b97f4a7c15ULL;
   for (int k = 0; k < arity; ++k)
     if (mask & (1u << k)) h = mix(h ^ (static_cast<std::uint64_t>(row[k]) + 0x632be59bd9b4e019ULL * (k + 1)));
   return h;
 }
 
-inline bool equal_columns(const id_t* a, const id_t* b, int arity, unsigned mask) {
+KOKKOS_INLINE_FUNCTION bool equal_columns(const id_t* a, const id_t* b, int arity, unsigned mask) {
   for (int k = 0; k < arity; ++k)
     if ((mask & (1u << k)) && a[k] != b[k]) return false;
   return true;
