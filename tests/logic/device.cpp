@@ -4,7 +4,8 @@
 // (bit matrices and hash joins) on the same inputs: closures in three shapes, transposed operands of a recursive
 // head (the transposed delta), a transposed copy rule, two heads recursive through each other, a program whose
 // negation stratum runs as a Kokkos hash join (logic/join_device.hpp), facts given before solving, an iteration
-// limit. (Every other Datalog case runs on the Kokkos path in tests/logic/datalog.cpp.)
+// limit; a rule larger than the Kokkos join takes (its stratum stays on the host) and an iteration limit on a
+// Kokkos hash join. (Every other Datalog case runs on the Kokkos path in tests/logic/datalog.cpp.)
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
@@ -251,4 +252,57 @@ TEST_CASE("Kokkos bit matrices: facts given before solving, and an iteration lim
   };
   const auto d = solve_three_ways(prog, chain_fill, Path, upto3, limited);
   CHECK(d.strata.back().iterations == 3);
+}
+
+TEST_CASE("Kokkos hash join: a rule larger than the kernel takes keeps its stratum on the host; iteration limits",
+          "[logic][device]") {
+  // nine positive atoms (the Kokkos join takes eight): the walks of exactly nine edges
+  constexpr tl::index<"a"> a;
+  constexpr tl::index<"b"> b;
+  constexpr tl::index<"c"> c;
+  constexpr tl::index<"d"> d;
+  constexpr tl::index<"e"> e;
+  constexpr tl::index<"f"> f;
+  constexpr tl::index<"g"> g;
+  constexpr tl::relation<"Walk9", 2> Walk9;
+  constexpr tl::relation<"Walk3", 2> Walk3;
+  constexpr auto prog = tl::program(
+      Walk9(x, z) = Edge(x, a) * Edge(a, b) * Edge(b, c) * Edge(c, d) * Edge(d, e) * Edge(e, f) * Edge(f, g) *
+                    Edge(g, y) * Edge(y, z),
+      Walk3(x, z) = Edge(x, a) * Edge(a, y) * Edge(y, z));
+  const std::uint32_t n = 12;
+  const set2 edges = random_graph(n, 20, 51);
+  auto walks = [&](int length) {
+    set2 w;
+    for (std::uint32_t u = 0; u < n; ++u) w.insert({u, u});
+    for (int k = 0; k < length; ++k) w = compose(w, false, edges, false);
+    return w;
+  };
+  tl::logic::database db(prog);
+  db.domain_named("symbol").add_numbered(n);
+  insert_all(db, Edge, edges);
+  const auto report = tl::logic::solve(prog, db, {}, Kokkos::DefaultExecutionSpace{});
+  CHECK(as_set(db, Walk9) == walks(9));
+  CHECK(as_set(db, Walk3) == walks(3));
+  std::map<std::string, std::string> kernel_of;
+  for (const auto& s : report.strata) kernel_of[s.heads.front()] = s.kernel;
+  CHECK(kernel_of["Walk9"] == "hash join");
+  CHECK(kernel_of["Walk3"] == join_kernel);
+
+  // An iteration limit on a recursive hash-join stratum: on a chain, iteration k of the Kokkos join derives the node
+  // k steps from the source (each iteration sees the relations as they were when it began; the host join would
+  // already reach node 1 in iteration 0).
+  constexpr tl::relation<"Source", 1> Source;
+  constexpr tl::relation<"Reach", 1> Reach;
+  constexpr auto reach = tl::program(Reach(x) = Source(x), Reach(y) = Reach(x) * Edge(x, y) * (x != y));
+  tl::logic::database db2(reach);
+  db2.domain_named("symbol").add_numbered(30);
+  insert_all(db2, Edge, chain(30));
+  db2.insert_ids(Source, {0});
+  tl::logic::solve_options limited;
+  limited.max_iterations = 4;
+  const auto r2 = tl::logic::solve(reach, db2, limited, Kokkos::DefaultExecutionSpace{});
+  CHECK(std::string(r2.strata.back().kernel) == join_kernel);
+  CHECK(r2.strata.back().iterations == 4);
+  CHECK(db2.size(Reach) == 4);  // nodes 0 .. 3
 }
