@@ -490,9 +490,17 @@ struct equation_kernel {
           f.idx[dims[k].pos] = coord[k];
           off = off * dims[k].extent + coord[k];
         }
-        lane_value<R, Ctx, frame_t, Rhs, Lane> v;
-        v.bind(rhs, ctx, f, n);
         Out* o = out + off;
+        using value_t = lane_value<R, Ctx, frame_t, Rhs, Lane>;
+        if constexpr (lane_projects_only<Rhs> && std::is_same_v<Out, R>) {
+          if (mode == write_mode::assign) {  // a projection straight into the output row
+            value_t::bind_into(rhs, ctx, f, n, o);
+            advance(c, coord);
+            continue;
+          }
+        }
+        value_t v;
+        v.bind(rhs, ctx, f, n);
         if (mode == write_mode::assign) {
           for (long l = 0; l < n; ++l) o[l] = static_cast<Out>(v.at(l));
         } else if (mode == write_mode::accumulate) {
@@ -501,13 +509,17 @@ struct equation_kernel {
           for (long l = 0; l < n; ++l)
             if (v.at(l) > R(0)) o[l] = Out(1);
         }
-        if (++c == chunks) {
-          c = 0;
-          for (int k = Rank - 2; k >= 0 && ++coord[k] == dims[k].extent; --k) coord[k] = 0;
-        }
+        advance(c, coord);
       }
     }
 #endif
+  }
+  // The next stretch: chunk c of the row, else the next row's first (the coordinates stepped like an odometer).
+  KOKKOS_FORCEINLINE_FUNCTION void advance(long& c, long* coord) const {
+    if (++c == chunks) {
+      c = 0;
+      for (int k = Rank - 2; k >= 0 && ++coord[k] == dims[k].extent; --k) coord[k] = 0;
+    }
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const long item) const {

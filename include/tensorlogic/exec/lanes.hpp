@@ -180,6 +180,12 @@ inline constexpr bool lane_projects<plan::d_apply2<Op, A, B>> = lane_projects<A>
 template <op Op, class A, class B, class C>
 inline constexpr bool lane_projects<plan::d_apply3<Op, A, B, C>> = lane_projects<A> || lane_projects<B> || lane_projects<C>;
 
+// Whether the node is itself a projection (the lanes kernel then binds it straight into the output row).
+template <class Node>
+inline constexpr bool lane_projects_only = false;
+template <reduce_op Op, class Body, int... Red>
+inline constexpr bool lane_projects_only<plan::d_project<Op, Body, Red...>> = true;
+
 // A product whose right factor holds a projection skips that projection when the left factor is 0 in every lane (a
 // mask over the whole stretch), as the coordinate evaluator skips it cell by cell.
 template <class R, class Ctx, class F, op Op, class A, class B, int P>
@@ -236,15 +242,21 @@ struct lane_value<R, Ctx, F, plan::d_project<Op, Body, Red...>, P> {
   R v[max_lanes];
   KOKKOS_INLINE_FUNCTION void bind(const plan::d_project<Op, Body, Red...>& n, const Ctx& c, const F& f,
                                     const long lanes) {
+    bind_into(n, c, f, lanes, v);
+  }
+  // The lanes' values into acc[0 .. lanes) (the kernel's output row itself when the projection is the whole
+  // right-hand side, which saves the copy).
+  KOKKOS_INLINE_FUNCTION static void bind_into(const plan::d_project<Op, Body, Red...>& n, const Ctx& c, const F& f,
+                                               const long lanes, R* acc) {
     constexpr R big = R(3.0e38) > R(0) ? R(3.0e38) : R(1.0e300);
     const R init = Op == reduce_op::max ? -big : (Op == reduce_op::min ? big : R(0));
-    for (long l = 0; l < lanes; ++l) v[l] = init;
+    for (long l = 0; l < lanes; ++l) acc[l] = init;
     F g = f;
-    lane_points<R, Ctx, F, P, Op, Body, Red...>(n.body, c, g, v, lanes);
+    lane_points<R, Ctx, F, P, Op, Body, Red...>(n.body, c, g, acc, lanes);
     if constexpr (Op == reduce_op::mean) {
       long count = 1;
       ((count *= c.template index_extent<Red>()), ...);
-      for (long l = 0; l < lanes; ++l) v[l] = count > 0 ? v[l] / R(count) : R(0);
+      for (long l = 0; l < lanes; ++l) acc[l] = count > 0 ? acc[l] / R(count) : R(0);
     }
   }
   KOKKOS_FORCEINLINE_FUNCTION R at(long l) const { return v[l]; }
