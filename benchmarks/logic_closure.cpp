@@ -322,7 +322,9 @@ void register_all() {
       run_engine(s, same_generation, Par, SG, par, n, true);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
     benchmark::RegisterBenchmark(("same_generation/hashjoin_kokkos/n" + std::to_string(n)).c_str(),
-                                 [=](benchmark::State& s) { run_engine(s, same_generation, Par, SG, par, n, true, true); })
+                                 [=](benchmark::State& s) {
+                                   run_engine(s, same_generation, Par, SG, par, n, true, true);
+                                 })
         ->Unit(benchmark::kMillisecond)
         ->Iterations(1);
   }
