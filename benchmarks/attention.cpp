@@ -4,6 +4,12 @@
 // both causal and unmasked, plus sink + window (4 + 256) for the fused kernel. "bytes" is the memory each
 // approach allocates for its tensors (the unfused program holds the S x S score matrix). Also nn::attention (causal,
 // 4 heads of 64) inside a program at S = 1024 and 2048, with the pair fused and not.
+// Training: the forward pass with its statistics plus the fused backward pass (tl::attention with lse, then
+// tl::attention_backward: dQ, dK, dV from dO), and the gradient program of the two equations with the loss
+// L = sum O G (tl::gradient(prog, L, tl::wrt(Qt, Kt, Vt)) run by tl::eval): with the compiler's recognition of the
+// group (the same fused passes, S never allocated) and with tl::set_attention_fusion(false) (every equation as
+// written: S and its adjoints materialized); "bytes" is every buffer each allocates (for the programs, the sum over
+// the store's slots that hold memory after the run).
 //
 //   bench_attention
 #include <benchmark/benchmark.h>
@@ -36,6 +42,17 @@ constexpr auto unfused_causal = tl::program(
     St(h, p, q) = tl::softmax(q, tl::where(q <= p, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c, -1e30f)),
     Ot(h, p, e) = St(h, p, q) * Vt(h, q, e));
 
+inline constexpr tl::tensor<"Gt", float, 3> Gt;
+inline constexpr tl::tensor<"Lt", float, 0> Lt;
+constexpr auto trained = tl::gradient(
+    tl::program(St(h, p, q) = tl::softmax(q, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c),
+                Ot(h, p, e) = St(h, p, q) * Vt(h, q, e), Lt() = Ot(h, p, e) * Gt(h, p, e)),
+    Lt, tl::wrt(Qt, Kt, Vt));
+constexpr auto trained_causal = tl::gradient(
+    tl::program(St(h, p, q) = tl::softmax(q, tl::where(q <= p, tl::sum(d, Qt(h, p, d) * Kt(h, q, d)) * c, -1e30f)),
+                Ot(h, p, e) = St(h, p, q) * Vt(h, q, e), Lt() = Ot(h, p, e) * Gt(h, p, e)),
+    Lt, tl::wrt(Qt, Kt, Vt));
+
 using view3 = Kokkos::View<float***, Kokkos::LayoutRight>;
 
 view3 random_view(const char* name, std::size_t s, std::size_t dim, std::uint64_t seed) {
@@ -58,6 +75,46 @@ void fused(benchmark::State& state, std::size_t s, tl::attention_mask mask) {
     Kokkos::fence();
   }
   state.counters["bytes"] = static_cast<double>(4 * s * dim * sizeof(float));
+}
+
+// One training step of attention's own part: forward with statistics, backward from dO.
+void fused_training(benchmark::State& state, std::size_t s, tl::attention_mask mask) {
+  const std::size_t dim = 64;
+  const view3 qv = random_view("q", s, dim, 1), kv = random_view("k", s, dim, 2), vv = random_view("v", s, dim, 3);
+  const view3 gv = random_view("g", s, dim, 4);
+  view3 o("o", 1, s, dim), dq("dq", 1, s, dim), dk("dk", 1, s, dim), dv("dv", 1, s, dim);
+  Kokkos::View<float**, Kokkos::LayoutRight> lse("lse", 1, s);
+  tl::attention_options opt{.mask = mask};
+  for (auto _ : state) {
+    tl::attention(qv, kv, vv, o, lse, opt);
+    tl::attention_backward(qv, kv, vv, o, lse, gv, dq, dk, dv, opt);
+    Kokkos::fence();
+  }
+  state.counters["bytes"] = static_cast<double>((8 * s * dim + s) * sizeof(float));
+}
+
+template <class Prog>
+void program_training(benchmark::State& state, const Prog& prog, std::size_t s, bool fuse) {
+  tl::set_attention_fusion(fuse);
+  const std::size_t dim = 64;
+  tl::store st(prog, tl::extents(h = 1, p = s, q = s, d = dim, e = dim));
+  tl::bind(st, Qt, random_view("q", s, dim, 1));
+  tl::bind(st, Kt, random_view("k", s, dim, 2));
+  tl::bind(st, Vt, random_view("v", s, dim, 3));
+  tl::bind(st, Gt, random_view("g", s, dim, 4));
+  tl::bind(st, c, 1.0f / 8.0f);
+  tl::eval(prog, st);  // warm-up: the store allocates S-sized tensors on first use
+  for (auto _ : state) {
+    tl::eval(prog, st);
+    Kokkos::fence();
+  }
+  double bytes = 0;
+  for (std::size_t slot = 0; slot < Prog::n_slots; ++slot)
+    st.visit_slot(slot, false, [&](auto& v, auto&) {
+      bytes += static_cast<double>(v.span() * sizeof(typename std::remove_cvref_t<decltype(v)>::value_type));
+    });
+  state.counters["bytes"] = bytes;
+  tl::set_attention_fusion(true);
 }
 
 // The two-equation program run by tl::eval: as written (fusion off: S materialized) or with the compiler's
@@ -131,6 +188,27 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("attention/fused/sink4_window256/" + tag).c_str(),
                                  [s](benchmark::State& st) { fused(st, s, tl::attention_mask::sink_window); })
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (std::size_t s : {1024u, 4096u}) {
+    const std::string tag = std::to_string(s);
+    benchmark::RegisterBenchmark(("training/fused/none/" + tag).c_str(),
+                                 [s](benchmark::State& st) { fused_training(st, s, tl::attention_mask::none); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("training/program/none/" + tag).c_str(),
+                                 [s](benchmark::State& st) { program_training(st, trained, s, true); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("training/program_unfused/none/" + tag).c_str(),
+                                 [s](benchmark::State& st) { program_training(st, trained, s, false); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("training/fused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { fused_training(st, s, tl::attention_mask::causal); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("training/program/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { program_training(st, trained_causal, s, true); })
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("training/program_unfused/causal/" + tag).c_str(),
+                                 [s](benchmark::State& st) { program_training(st, trained_causal, s, false); })
         ->Unit(benchmark::kMillisecond);
   }
   for (std::size_t s : {1024u, 2048u}) {

@@ -2,7 +2,8 @@
 // a relu MLP, residuals): forward + backward (the gradient program) + AdamW, fp32, batch 8 x 128 positions, width
 // 128, MLP width 512, with a squared-error loss on the block's output. Reports tokens/s; before the benchmarks run,
 // prints each equation group's share of the step's time (tl::profile), heaviest first, next to the planner's
-// estimated FLOPs for the group (tl::estimate).
+// estimated FLOPs for the group (tl::estimate). The step runs twice: with attention's fused forward and backward
+// passes (the default) and with the recognition off (tl::set_attention_fusion(false)).
 //
 //   bench_transformer_step
 #include <benchmark/benchmark.h>
@@ -52,7 +53,10 @@ auto make_store() {
                                       blk.att.hd = width / 4, blk.ff.h<0> = 4 * width));
 }
 
-void training_step(benchmark::State& state) {
+// fused: attention's forward and backward passes as the fused kernels (S never materialized); unfused: with
+// tl::set_attention_fusion(false), every equation of the gradient program as written (S and its adjoints per head)
+void training_step(benchmark::State& state, bool fused) {
+  tl::set_attention_fusion(fused);
   auto s = make_store();
   prepare(s);
   tl::adamw opt(s, nn::parameters(blk), {.lr = tl::schedule::constant(1e-4)});
@@ -63,8 +67,10 @@ void training_step(benchmark::State& state) {
   }
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(batch * positions), benchmark::Counter::kIsIterationInvariantRate);
+  tl::set_attention_fusion(true);
 }
-BENCHMARK(training_step)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(training_step, fused_attention, true)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(training_step, unfused_attention, false)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 void report_profile() {
   auto s = make_store();

@@ -2,6 +2,7 @@
 #pragma once
 #include <tensorlogic/plan.hpp>
 #include <tensorlogic/exec/attention.hpp>
+#include <tensorlogic/exec/attention_backward.hpp>
 #include <tensorlogic/exec/bind.hpp>
 #include <tensorlogic/exec/eval.hpp>
 #include <tensorlogic/exec/kernel.hpp>

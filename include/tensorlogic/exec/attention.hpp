@@ -49,7 +49,26 @@ KOKKOS_INLINE_FUNCTION key_ranges allowed_keys(int mask, long i, long sq, long s
   return {sink_end, begin, end};
 }
 
-template <class ViewQ, class ViewK, class ViewV, class ViewO>
+// The other direction, for the backward pass: the queries that see key j are [begin, end).
+struct query_range {
+  long begin, end;
+};
+
+KOKKOS_INLINE_FUNCTION query_range allowed_queries(int mask, long j, long sq, long sk, long sink, long window) {
+  const long shift = sk - sq;  // query i sits at key position i + shift
+  if (mask == static_cast<int>(attention_mask::none)) return {0, sq};
+  long begin = j - shift;
+  if (begin < 0) begin = 0;
+  if (mask == static_cast<int>(attention_mask::causal) || j < sink) return {begin, begin < sq ? sq : begin};
+  long end = j + window - shift;  // position - j < window
+  if (end > sq) end = sq;
+  return {begin, end > begin ? end : begin};
+}
+
+// With a rank-2 view lse [heads, queries] of positive extent, each row's log-sum-exp of its visible scores is written
+// too (the backward pass's softmax statistics).
+template <class ViewQ, class ViewK, class ViewV, class ViewO,
+          class ViewL = Kokkos::View<double**, Kokkos::LayoutRight, typename ViewO::memory_space>>
 struct online_attention {
   ViewQ q;
   ViewK k;
@@ -58,6 +77,7 @@ struct online_attention {
   double scale;
   int mask;
   long sink, window;
+  ViewL lse{};
 
   using value_type = typename ViewO::non_const_value_type;
 
@@ -86,10 +106,10 @@ struct online_attention {
     for (long j = r.window_begin; j < r.end; ++j) visit(j);
     const double inv = l > 0.0 ? 1.0 / l : 0.0;
     for (long c = 0; c < e; ++c) o(h, i, c) = static_cast<value_type>(o(h, i, c) * inv);
+    if (lse.extent(0) > 0) lse(h, i) = static_cast<typename ViewL::non_const_value_type>(m + kmath::log(l));
   }
 };
 
-#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
 // Where the tiled path finds each head's rows when Q, K, V and O are not contiguous [heads, length, dim] buffers (the
 // fused equations of a program: Q(n, p, head, d) has its rows H d apart and its heads d apart). A head is a
 // coordinate of up to six batch dimensions (row-major over ext); tensor x (0 Q, 1 K, 2 V, 3 O) steps stride[x][k]
@@ -100,15 +120,31 @@ struct attention_layout {
   long ext[max_dims]{};
   long stride[4][max_dims]{};
   long ld[4]{};
+
+  // The offset of head h in tensor x (of sq or sk rows of width d or e), and x's row stride.
+  long head_offset(int x, long h, long sq, long sk, long d, long e) const {
+    if (dims == 0) {
+      const long len = x == 0 || x == 3 ? sq : sk, width = x <= 1 ? d : e;
+      return h * len * width;
+    }
+    long off = 0;
+    for (int k = dims - 1; k >= 0; --k) {
+      off += (h % ext[k]) * stride[x][k];
+      h /= ext[k];
+    }
+    return off;
+  }
+  long row_stride(int x, long d, long e) const { return dims == 0 ? (x <= 1 ? d : e) : ld[x]; }
 };
 
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
 // The largest score of a tile row t[0..n) (keys j0 .. j0 + n), after setting the keys the row may not see (outside
 // [0, sink_end) and [window_begin, end)) to -Inf when the block holds any. In one 64-byte vector of lanes: a single
 // running maximum is a chain of dependent comparisons (a scalar loop of 4-cycle maxss), which took a third of the
 // unmasked fused kernel's time at S = 4096. A NaN score is passed over, as by the one-lane loop.
 template <class T>
-[[gnu::always_inline]] inline T masked_row_max_impl(T* t, const long n, const long j0, const long sink_end,
-                                                    const long window_begin, const long end) {
+[[gnu::always_inline]] inline void mask_row(T* t, const long n, const long j0, const long sink_end,
+                                            const long window_begin, const long end) {
   const bool all_visible = j0 + n <= sink_end || (window_begin <= j0 && j0 + n <= end);
   if (!all_visible)
     for (long j = 0; j < n; ++j) {
@@ -116,6 +152,11 @@ template <class T>
       const bool allowed = key < sink_end || (key >= window_begin && key < end);
       t[j] = allowed ? t[j] : T(-INFINITY);
     }
+}
+template <class T>
+[[gnu::always_inline]] inline T masked_row_max_impl(T* t, const long n, const long j0, const long sink_end,
+                                                    const long window_begin, const long end) {
+  mask_row(t, n, j0, sink_end, window_begin, end);
   return row_max(t, n);
 }
 TENSORLOGIC_HOST_CLONES inline float masked_row_max(float* t, const long n, const long j0, const long sink_end,
@@ -140,6 +181,7 @@ struct tiled_attention {
   int mask;
   long sink, window;
   attention_layout layout{};
+  T* lse = nullptr;  // when set, each row's log-sum-exp of its visible scores, [heads, sq] (heads numbered as h)
 
   // The tile: 128 query rows by 512 keys; for a sink + window mask 64 by 256, since a larger block of keys would hold
   // mostly masked ones (every row of a 128-row block sees at most window + sink keys, yet its block of keys is
@@ -150,20 +192,8 @@ struct tiled_attention {
   long keys_per_tile() const { return mask == static_cast<int>(attention_mask::sink_window) ? 256 : 512; }
   long blocks() const { return (sq + rows_per_tile() - 1) / rows_per_tile(); }
 
-  // The offset of head h in tensor x, and x's row stride.
-  long head_offset(int x, long h) const {
-    if (layout.dims == 0) {
-      const long len = x == 0 || x == 3 ? sq : sk, width = x <= 1 ? d : e;
-      return h * len * width;
-    }
-    long off = 0;
-    for (int k = layout.dims - 1; k >= 0; --k) {
-      off += (h % layout.ext[k]) * layout.stride[x][k];
-      h /= layout.ext[k];
-    }
-    return off;
-  }
-  long row_stride(int x) const { return layout.dims == 0 ? (x <= 1 ? d : e) : layout.ld[x]; }
+  long head_offset(int x, long h) const { return layout.head_offset(x, h, sq, sk, d, e); }
+  long row_stride(int x) const { return layout.row_stride(x, d, e); }
 
   void operator()(const long item) const {
     const long rows = rows_per_tile(), keys = keys_per_tile();
@@ -230,6 +260,7 @@ struct tiled_attention {
     for (long r = 0; r < nb; ++r) {
       const T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
       for (long c = 0; c < e; ++c) oh[r * ldo + c] *= inv;
+      if (lse != nullptr) lse[h * sq + i0 + r] = m[r] + kmath::log(l[r]);
     }
   }
 };
@@ -237,10 +268,11 @@ struct tiled_attention {
 
 }  // namespace exec
 
-// O = attention(Q, K, V) for rank-3 views [heads, length, dim] in the same memory space. Extents are checked, and a
-// query row with no visible key is an error, before the kernel launches.
+namespace detail {
+// The checks shared by the forward and backward passes, before any kernel runs; returns the scale c.
 template <class ViewQ, class ViewK, class ViewV, class ViewO>
-void attention(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, const attention_options& options = {}) {
+double attention_checks(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o,
+                        const attention_options& options) {
   static_assert(ViewQ::rank == 3 && ViewK::rank == 3 && ViewV::rank == 3 && ViewO::rank == 3,
                 "tensorlogic: attention takes rank-3 views [heads, length, dim]");
   const long heads = static_cast<long>(q.extent(0)), sq = static_cast<long>(q.extent(1));
@@ -265,27 +297,57 @@ void attention(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, c
   if (options.mask != attention_mask::none && sq > sk)
     throw error("attention: query row 0 sees no key (" + text(sq) + " queries but only " + text(sk) +
                 " keys under a causal mask)");
-  if (options.mask == attention_mask::sink_window && options.sink == 0 && options.window == 0)
-    throw error("attention: empty mask");
-  const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+  return options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+// lse [heads, queries] for Q [heads, queries, d].
+template <class ViewL, class ViewQ>
+void check_lse(const ViewL& lse, const ViewQ& q) {
+  static_assert(ViewL::rank == 2, "tensorlogic: attention's log-sum-exp is a rank-2 view [heads, queries]");
+  if (lse.extent(0) != q.extent(0) || lse.extent(1) != q.extent(1))
+    throw error("attention: lse is " + std::to_string(lse.extent(0)) + "x" + std::to_string(lse.extent(1)) +
+                ", expected " + std::to_string(q.extent(0)) + "x" + std::to_string(q.extent(1)) +
+                " (heads x queries)");
+}
+
+// Whether a view is one contiguous row-major buffer (LayoutRight strides, whatever its declared layout).
+template <class View>
+bool row_major_dense(const View& x) {
+  if (!x.span_is_contiguous()) return false;
+  std::size_t step = 1;
+  for (int r = static_cast<int>(View::rank) - 1; r >= 0; --r) {
+    if (x.extent(static_cast<std::size_t>(r)) > 1 && x.stride(static_cast<std::size_t>(r)) != step) return false;
+    step *= x.extent(static_cast<std::size_t>(r));
+  }
+  return true;
+}
+
+// Whether the host's BLAS path can take these views: float or double throughout, host memory.
+template <class T, class... Views>
+inline constexpr bool host_blas_views =
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
+    (std::is_same_v<typename Views::non_const_value_type, T> && ...) &&
+    (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Views::memory_space>::accessible && ...);
+
+template <class ViewQ, class ViewK, class ViewV, class ViewO, class ViewL>
+void attention_forward(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, const ViewL& lse,
+                       const attention_options& options) {
+  const double scale = attention_checks(q, k, v, o, options);
+  const bool with_lse = lse.extent(0) > 0;
+  if (with_lse) check_lse(lse, q);
+  const long heads = static_cast<long>(q.extent(0)), sq = static_cast<long>(q.extent(1));
   using exec_space = typename ViewO::execution_space;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
   using T = typename ViewO::non_const_value_type;
-  constexpr bool same = std::is_same_v<typename ViewQ::non_const_value_type, T> &&
-                        std::is_same_v<typename ViewK::non_const_value_type, T> &&
-                        std::is_same_v<typename ViewV::non_const_value_type, T>;
-  if constexpr (same && (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
-                Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ViewO::memory_space>::accessible) {
-    auto stride = [](const auto& view, int dim) { return static_cast<long>(view.stride(dim)); };
+  if constexpr (host_blas_views<T, ViewQ, ViewK, ViewV, ViewO, ViewL>) {
+    const long sk = static_cast<long>(k.extent(1)), d = static_cast<long>(q.extent(2));
     const long e = static_cast<long>(v.extent(2));
-    const bool contiguous = q.span_is_contiguous() && k.span_is_contiguous() && v.span_is_contiguous() &&
-                            o.span_is_contiguous() && stride(q, 2) == 1 && stride(k, 2) == 1 && stride(v, 2) == 1 &&
-                            stride(o, 2) == 1 && stride(q, 1) == d && stride(k, 1) == d && stride(v, 1) == e &&
-                            stride(o, 1) == e && stride(q, 0) == sq * d && stride(k, 0) == sk * d &&
-                            stride(v, 0) == sk * e && stride(o, 0) == sq * e;
-    if (detail::vendor_gemm_flag() && contiguous && d > 0 && e > 0) {
+    const bool dense = row_major_dense(q) && row_major_dense(k) && row_major_dense(v) && row_major_dense(o) &&
+                       (!with_lse || row_major_dense(lse));
+    if (vendor_gemm_flag() && dense && d > 0 && e > 0) {
       exec::tiled_attention<T> t{q.data(), k.data(), v.data(), o.data(), sq, sk, d, e,
                                  static_cast<T>(scale), static_cast<int>(options.mask), options.sink, options.window};
+      if (with_lse) t.lse = lse.data();
       Kokkos::parallel_for("tensorlogic::attention tiles",
                            Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, heads * t.blocks()), t);
       return;
@@ -293,9 +355,27 @@ void attention(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, c
   }
 #endif
   Kokkos::parallel_for("tensorlogic::attention", Kokkos::RangePolicy<exec_space>(0, heads * sq),
-                       exec::online_attention<ViewQ, ViewK, ViewV, ViewO>{q, k, v, o, scale,
-                                                                          static_cast<int>(options.mask),
-                                                                          options.sink, options.window});
+                       exec::online_attention<ViewQ, ViewK, ViewV, ViewO, ViewL>{
+                           q, k, v, o, scale, static_cast<int>(options.mask), options.sink, options.window, lse});
+}
+}  // namespace detail
+
+// O = attention(Q, K, V) for rank-3 views [heads, length, dim] in the same memory space. Extents are checked, and a
+// query row with no visible key is an error, before the kernel launches.
+template <class ViewQ, class ViewK, class ViewV, class ViewO>
+void attention(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, const attention_options& options = {}) {
+  using none = Kokkos::View<typename ViewO::non_const_value_type**, Kokkos::LayoutRight, typename ViewO::memory_space>;
+  detail::attention_forward(q, k, v, o, none(), options);
+}
+
+// The same, also writing each query row's log-sum-exp of its visible scores, lse(h, i) = log sum_j exp(s_ij) (a rank-2
+// view [heads, queries]): the statistics tl::attention_backward reads.
+template <class ViewQ, class ViewK, class ViewV, class ViewO, class ViewL>
+  requires(Kokkos::is_view<ViewL>::value)
+void attention(const ViewQ& q, const ViewK& k, const ViewV& v, const ViewO& o, const ViewL& lse,
+               const attention_options& options = {}) {
+  detail::check_lse(lse, q);
+  detail::attention_forward(q, k, v, o, lse, options);
 }
 
 }  // namespace tensorlogic

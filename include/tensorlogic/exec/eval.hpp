@@ -532,6 +532,10 @@ void launch_kernel(const Eq& eq, Store& s, const Space& space, bool to_scratch, 
 enum class path_kind {
   attention_scores,
   attention,
+  attention_deferred,
+  attention_training_forward,
+  attention_backward,
+  attention_backward_part,
   vendor_gemm,
   batched_vendor_gemm,
   gemm_epilogue,
@@ -552,6 +556,11 @@ constexpr const char* path_name(path_kind k) {
   switch (k) {
     case path_kind::attention_scores: return "fused attention (scores, not materialized)";
     case path_kind::attention: return "fused attention (online softmax over key tiles)";
+    case path_kind::attention_deferred: return "fused attention training (not materialized; computed on first read)";
+    case path_kind::attention_training_forward:
+      return "fused attention (online softmax over key tiles, with row statistics)";
+    case path_kind::attention_backward: return "fused attention backward (dQ, dK, dV over key and query tiles)";
+    case path_kind::attention_backward_part: return "fused attention backward (written by its first adjoint's kernel)";
     case path_kind::vendor_gemm: return "vendor GEMM";
     case path_kind::batched_vendor_gemm: return "batched vendor GEMM";
     case path_kind::gemm_epilogue: return "vendor GEMM + epilogue kernel";
@@ -578,6 +587,13 @@ template <std::size_t E, class Prog, class Mem, class Sub = plan::no_inlining, b
 constexpr path_kind kernel_path() {
   using eq_t = equation_at<element_t<E, decltype(Prog::equations)>>;
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  if constexpr (Vendor && attention_training<Prog>::table.role[E] != 0 &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
+    constexpr path_kind kinds[] = {path_kind::generic, path_kind::attention_deferred,
+                                   path_kind::attention_training_forward, path_kind::attention_backward,
+                                   path_kind::attention_backward_part};
+    return kinds[attention_training<Prog>::table.role[E]];
+  }
   if constexpr (Vendor && attention_pairs<Prog>::pairs.role[E] != 0 &&
                 Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible) {
     return attention_pairs<Prog>::pairs.role[E] == 1 ? path_kind::attention_scores : path_kind::attention;
@@ -1147,9 +1163,41 @@ template <std::size_t E, class Prog, class Store, class Space, class Sub = plan:
 void launch_unfused(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode,
                     const Sub& sub = Sub{});
 
+// Computes the tensors equation E reads that are still deferred (see store::operator[]).
+template <std::size_t E, class Prog, class Store>
+void materialize_reads(Store& s) {
+  [&]<class... Sy>(type_list<Sy...>) {
+    (s.materialize_slot(static_cast<std::size_t>(Prog::slot_of(Sy::name.view()))), ...);
+  }(typename std::remove_cvref_t<element_t<E, decltype(Prog::equations)>>::rhs_type::symbols{});
+}
+
 template <std::size_t E, class Prog, class Store, class Space>
 void launch_equation(const Prog& prog, Store& s, const Space& space, bool to_scratch, exec::write_mode mode) {
 #if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  // attention in a gradient program (exec/fuse.hpp, attention_training): the output's equation runs the fused forward
+  // pass with row statistics, the first adjoint equation the fused backward pass (all three adjoints), the S-sized
+  // intermediates are deferred to their first read through the store
+  if constexpr (attention_training<Prog>::table.role[E] != 0 &&
+                Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Store::memory_space>::accessible) {
+    using fusion = attention_training_fusion<Prog, E>;
+    constexpr std::size_t slot =
+        static_cast<std::size_t>(Prog::slot_of(element_t<E, decltype(Prog::equations)>::head::name.view()));
+    if constexpr (fusion::role == 1) s.defer(slot, nullptr);
+    if (mode == exec::write_mode::assign && !to_scratch && fusion::runs(prog, s)) {
+      if constexpr (fusion::role == 1) {
+        s.defer(slot, [prog, space](Store& st) {
+          materialize_reads<E, Prog>(st);
+          launch_unfused<E>(prog, st, space, false, exec::write_mode::assign);
+          space.fence();
+        });
+      } else if constexpr (fusion::role == 2) {
+        fusion::forward(prog, s);
+      } else if constexpr (fusion::role == 3) {
+        fusion::backward(prog, s);
+      }
+      return;
+    }
+  }
   // attention's two equations as one kernel (exec/fuse.hpp): the output's equation runs the fused kernel, the scores'
   // equation is deferred to the first read of S through the store (it is never computed if nothing reads it)
   if constexpr (attention_pairs<Prog>::pairs.role[E] != 0 &&
@@ -1553,7 +1601,15 @@ constexpr const char* execution_path() {
   using eq_t = equation_at<element_t<E, decltype(Prog::equations)>>;
   constexpr int slot = Prog::slot_of(eq_t::head::name.view());
   using pairs_t = reduction_pairs<Prog, Mem>;
-  if constexpr (plan_t::defining[static_cast<std::size_t>(slot)] == static_cast<int>(E))
+#if TENSORLOGIC_HAVE_KOKKOS_KERNELS && defined(KOKKOSKERNELS_ENABLE_TPL_BLAS)
+  constexpr bool training = Vendor && attention_training<Prog>::table.role[E] != 0 &&
+                            Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible;
+#else
+  constexpr bool training = false;
+#endif
+  if constexpr (training)
+    return path_name(kernel_path<E, Prog, Mem, plan::no_inlining, Vendor, Tiled>());
+  else if constexpr (plan_t::defining[static_cast<std::size_t>(slot)] == static_cast<int>(E))
     return "inlined into its readers (not materialized)";
   else if constexpr (pairs_t::choice.map_of[E] >= 0)
     return "full reduction, computed in its map's pass (multi-output)";

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <tensorlogic/core/program.hpp>
+#include <tensorlogic/exec/fuse.hpp>
 
 namespace tensorlogic {
 
@@ -246,8 +247,9 @@ inline constexpr bool is_softmax_rhs<normalization<norm_op::softmax, Idx, Body>>
 
 // The slots a store allocates on first use instead of at construction: the head of a softmax equation that is its
 // group's only equation, outside recursion, and read by exactly one other equation -- the scores of an attention
-// pair, which the fused kernel (exec/fuse.hpp) never writes. Allocated when that equation first runs unfused, or when
-// the tensor is first taken through operator[].
+// pair, which the fused kernel (exec/fuse.hpp) never writes -- and the S-sized intermediates of attention in a
+// gradient program (exec/fuse.hpp, attention_training). Allocated when that equation first runs unfused, or when the
+// tensor is first taken through operator[].
 template <class Prog>
 struct on_demand_slots {
   template <std::size_t E>
@@ -276,6 +278,8 @@ struct on_demand_slots {
           for (int x = 0; x < n; ++x) readers += read[x] ? 1 : 0;
           if (defs == 1 && readers == 1) out[static_cast<std::size_t>(Prog::slot_of(heads[e]))] = true;
         }
+        for (std::size_t slot = 0; slot < Prog::n_slots; ++slot)
+          out[slot] = out[slot] || attention_training<Prog>::table.on_demand[slot];
         return out;
       }(std::make_index_sequence<Prog::size>{});
 };
