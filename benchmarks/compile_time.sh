@@ -2,9 +2,11 @@
 # Compile-time benchmark: seconds and peak compiler memory to build programs of 1, 8, 32 and 64 equations — a chain
 # of dense layers H_k(n, o) = f(W_k(o, i) H_{k-1}(n, i) + b_k(o)) with f cycling through relu, tanh, sigmoid and
 # exp, each program stored, bound, evaluated (every kernel instantiated) and its result printed: the whole path a
-# user's translation unit compiles. Each program is compiled twice: as written (`constexpr auto prog =
-# tl::program(...)`) and named (`struct net : std::remove_cvref_t<decltype(layers)> {}; constexpr net prog{layers};`),
-# whose type the compiler spells in a few bytes instead of every equation in each function it instantiates. Usage:
+# user's translation unit compiles. Each program is compiled three ways: as written (`constexpr auto prog =
+# tl::program(...)`, which on GCC and Clang deduces a keyed program: a short type derived from the spelled one, see
+# core/program.hpp), named (`struct net : std::remove_cvref_t<decltype(layers)> {}; constexpr net prog{layers};`),
+# and as written with -DTENSORLOGIC_KEYED_PROGRAMS=0 (the spelled type program<equations...>, whose name the compiler
+# writes out, every equation, in each function it instantiates for the program). Usage:
 #   benchmarks/compile_time.sh [counts...]        (default: 1 8 32 64)
 # CXX and CXXFLAGS override the compiler and the flags (default: the project's Release flags against the Debian
 # Kokkos); the sources and objects go to a temporary folder. Peak memory needs GNU time (/usr/bin/time).
@@ -59,26 +61,31 @@ generate() {  # $1 = number of equations, $2 = plain or named
   echo '}'
 }
 
-compile() {  # $1 = source; prints "seconds peak-MiB"
+compile() {  # $1 = source, then extra flags; prints "seconds peak-MiB"
   local src="$1" obj="${1%.cpp}.o"
+  shift
   if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -f '%e %M' -o "$work/time" "$cxx" "${flags[@]}" -I"$root/include" -c "$src" -o "$obj"
+    /usr/bin/time -f '%e %M' -o "$work/time" "$cxx" "${flags[@]}" "$@" -I"$root/include" -c "$src" -o "$obj"
     read -r seconds kib < "$work/time"
     echo "$seconds $(( kib / 1024 ))"
   else
     local start ms
     start=$(date +%s%N)
-    "$cxx" "${flags[@]}" -I"$root/include" -c "$src" -o "$obj"
+    "$cxx" "${flags[@]}" "$@" -I"$root/include" -c "$src" -o "$obj"
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     printf '%d.%02d n/a\n' $(( ms / 1000 )) $(( ms % 1000 / 10 ))
   fi
 }
 
-printf '%-10s %10s %10s %16s %16s\n' equations seconds "named s" "peak MiB" "named peak MiB"
+printf '%-10s %10s %10s %10s %12s %12s %12s\n' equations seconds "named s" "spelled s" "peak MiB" "named MiB" \
+  "spelled MiB"
 for n in "${counts[@]}"; do
   generate "$n" plain > "$work/chain_$n.cpp"
   generate "$n" named > "$work/named_$n.cpp"
+  generate "$n" plain > "$work/spelled_$n.cpp"
   read -r plain_s plain_mib <<< "$(compile "$work/chain_$n.cpp")"
   read -r named_s named_mib <<< "$(compile "$work/named_$n.cpp")"
-  printf '%-10s %10s %10s %16s %16s\n' "$n" "$plain_s" "$named_s" "$plain_mib" "$named_mib"
+  read -r spelled_s spelled_mib <<< "$(compile "$work/spelled_$n.cpp" -DTENSORLOGIC_KEYED_PROGRAMS=0)"
+  printf '%-10s %10s %10s %10s %12s %12s %12s\n' "$n" "$plain_s" "$named_s" "$spelled_s" "$plain_mib" "$named_mib" \
+    "$spelled_mib"
 done

@@ -1,10 +1,13 @@
 // A named program: a class derived from a program's type (`struct net_t : decltype(...) {};`) is a program
 // everywhere — store, eval, fixpoint, compose, gradient, to_string, explain — and gives the same results as the
 // unnamed one. Its point is compile time: the compiler spells the short name instead of every equation in each
-// function it instantiates for the program (docs/performance.md, "Compile time").
+// function it instantiates for the program (docs/performance.md, "Compile time"). As written, on GCC and Clang,
+// `tl::program(...)` deduces such a short-named type itself (a keyed program, core/program.hpp); tested below too.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
+#include <string_view>
+#include <typeinfo>
 #include <tensorlogic/tensorlogic.hpp>
 
 #include "../support/naive.hpp"
@@ -47,6 +50,25 @@ constexpr closure_t named_closure{closure};
 
 static_assert(tl::detail::is_program<mlp_t>::value && tl::detail::is_program<train_t>::value);
 static_assert(mlp_t::size == 3 && mlp_t::n_slots == decltype(mlp)::n_slots);
+
+#if TENSORLOGIC_KEYED_PROGRAMS
+// tl::program(...) deduces program<program_key<H>>, derived from the spelled program<equations...>, H a hash of
+// that spelling: the same equations give the same type, other equations another.
+using mlp_keyed = std::remove_cvref_t<decltype(mlp)>;
+using mlp_spelled = mlp_keyed::spelled_program;
+static_assert(std::is_base_of_v<mlp_spelled, mlp_keyed> && !std::is_same_v<mlp_spelled, mlp_keyed>);
+static_assert(std::is_same_v<std::remove_cvref_t<decltype(tl::program(H(n, o) = tl::tanh(W1(o, i) * X(n, i) + b1(o)),
+                                                                      Y(n) = w2(o) * H(n, o),
+                                                                      L() = 0.5 * tl::square(Y(n) - T(n))))>,
+                             mlp_keyed>);
+static_assert(!std::is_same_v<std::remove_cvref_t<decltype(tl::program(H(n, o) = tl::tanh(W1(o, i) * X(n, i) + b1(o)),
+                                                                       Y(n) = w2(o) * H(n, o),
+                                                                       L() = 0.5 * tl::square(Y(n) + T(n))))>,
+                              mlp_keyed>);
+static_assert(mlp_keyed::size == 3 && mlp_keyed::n_slots == mlp_spelled::n_slots);
+static_assert(tl::detail::is_program<mlp_keyed>::value && tl::detail::is_program<mlp_spelled>::value);
+constexpr mlp_spelled spelled_mlp{mlp};
+#endif
 
 namespace {
 template <class Prog>
@@ -139,3 +161,27 @@ TEST_CASE("a named recursive program reaches the same fixpoint", "[exec][named]"
       CHECK(named[Path](a, b) == plain[Path](a, b));
     }
 }
+
+#if TENSORLOGIC_KEYED_PROGRAMS
+TEST_CASE("a program as written is keyed: a short type name, the spelled program's results", "[exec][named]") {
+  // the names the compiler spells: a few dozen characters for the keyed type, every equation for the spelled one
+  const std::string_view keyed = typeid(mlp_keyed).name(), spelled = typeid(mlp_spelled).name();
+  CHECK(keyed.size() < 80);
+  CHECK(spelled.size() > 400);
+  const std::string_view train_name = typeid(std::remove_cvref_t<decltype(train)>).name();
+  CHECK(train_name.size() < 80);
+
+  auto k = mlp_store(mlp);
+  auto sp = mlp_store(spelled_mlp);
+  STATIC_REQUIRE(std::is_same_v<typename decltype(sp)::program_type, mlp_spelled>);
+  tl::eval(mlp, k);
+  tl::eval(spelled_mlp, sp);
+  for (int a = 0; a < 5; ++a) {
+    CHECK(k[Y](a) == sp[Y](a));
+    for (int q = 0; q < 4; ++q) CHECK(k[H](a, q) == sp[H](a, q));
+  }
+  CHECK(k[L]() == sp[L]());
+  CHECK(tl::to_string(mlp) == tl::to_string(spelled_mlp));
+  CHECK(tl::explain(mlp, k) == tl::explain(spelled_mlp, sp));
+}
+#endif

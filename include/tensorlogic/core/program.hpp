@@ -310,8 +310,79 @@ constexpr void diagnose_program() {
 }
 }  // namespace detail
 
+// The type `tl::program(eqs...)` deduces. A program's type spells every equation, and the compiler writes that
+// spelling into the name of each function it instantiates for the program (tens of kilobytes each for a large
+// program: a large share of its compile time). So on GCC and Clang the deduced type is program<program_key<H>>,
+// H a 64-bit hash of the spelled type program<Eqs...>, which derives from program<Eqs...> and is a program
+// everywhere a named program is; the spelled type is found from H through a friend function that instantiating
+// program_registration<P, H> defines. Two different programs with one hash in a translation unit would define that
+// function twice, a compile error (never a silent mix-up); the hash covers the whole spelling of library types only.
+// Other front ends (nvcc's, EDG's: no type in __PRETTY_FUNCTION__ during constant evaluation) keep the spelled type;
+// -DTENSORLOGIC_KEYED_PROGRAMS=0 does everywhere. A named program (`struct net : decltype(...) {};`) works either way.
+#ifndef TENSORLOGIC_KEYED_PROGRAMS
+#if defined(__GNUC__) && !defined(__EDG__) && !defined(__NVCOMPILER) && !defined(__INTEL_COMPILER) && \
+    !(defined(__CUDACC__) && !defined(__clang__))
+#define TENSORLOGIC_KEYED_PROGRAMS 1
+#else
+#define TENSORLOGIC_KEYED_PROGRAMS 0
+#endif
+#endif
+
+#if TENSORLOGIC_KEYED_PROGRAMS
+namespace detail {
+template <std::uint64_t H>
+struct program_key {
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-template-friend"
+#endif
+  friend constexpr auto spelled_program_of(program_key);  // defined by program_registration<P, H>
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+};
+template <class P, std::uint64_t H>
+struct program_registration {
+  friend constexpr auto spelled_program_of(program_key<H>) { return std::type_identity<P>{}; }
+};
+// FNV-1a over the function's own signature, which spells P; eight characters per step (one expression: the
+// constant-evaluation budgets count loop iterations and statements, and a gradient program's spelling is long).
+template <class P>
+constexpr std::uint64_t spelling_hash() {
+  const std::string_view s = __PRETTY_FUNCTION__;
+  using u8 = unsigned char;
+  constexpr std::uint64_t p = 1099511628211ull;
+  const char* d = s.data();
+  std::uint64_t h = 14695981039346656037ull;
+  std::size_t k = 0;
+  for (; k + 8 <= s.size(); k += 8)
+    h = ((((((((((((((((h ^ u8(d[k])) * p) ^ u8(d[k + 1])) * p) ^ u8(d[k + 2])) * p) ^ u8(d[k + 3])) * p) ^
+                   u8(d[k + 4])) * p) ^ u8(d[k + 5])) * p) ^ u8(d[k + 6])) * p) ^ u8(d[k + 7])) * p);
+  for (; k < s.size(); ++k) h = (h ^ u8(d[k])) * p;
+  return h;
+}
+template <class P>
+constexpr std::uint64_t program_key_of() {
+  constexpr std::uint64_t h = spelling_hash<P>();
+  static_assert(sizeof(program_registration<P, h>) > 0);
+  return h;
+}
+template <std::uint64_t H>
+using spelled_program_t = typename decltype(spelled_program_of(program_key<H>{}))::type;
+}  // namespace detail
+
+template <std::uint64_t H>
+struct program<detail::program_key<H>> : detail::spelled_program_t<H> {
+  using spelled_program = detail::spelled_program_t<H>;
+  using spelled_program::spelled_program;
+};
+
+template <class... Eqs>
+program(const Eqs&...) -> program<detail::program_key<detail::program_key_of<program<Eqs...>>()>>;
+#else
 template <class... Eqs>
 program(const Eqs&...) -> program<Eqs...>;
+#endif
 
 namespace detail {
 // A program, or a class derived from one (a named program: `struct net : decltype(tl::program(...)) {};`).
