@@ -1,6 +1,7 @@
 // Datalog benchmarks: transitive closure and same generation on random directed graphs (n nodes, m edges) and on
 // chains, solved by tl::logic::solve (bit-matrix and hash-join kernels; bitmatrix_kokkos, hashjoin_kokkos: the same
-// kernels as Kokkos kernels in the default execution space), with gringo (Debian's grounder, which
+// kernels as Kokkos kernels in the default execution space; hashjoin_kokkos_whole: that hash join with each join's
+// derived tuples buffered whole instead of in chunks), with gringo (Debian's grounder, which
 // evaluates stratified programs while grounding) on the same facts when it is on the PATH, and Soufflé when the
 // SOUFFLE environment variable names its binary. Each engine case reports facts derived, seconds per solve (the
 // benchmark's time), the database's bytes after solving, and the process's peak resident memory so far.
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -83,11 +85,12 @@ double peak_rss_mb() {
 }
 
 // kokkos: the strata as Kokkos kernels in the default execution space (tl::logic::solve with a space): bit matrices
-// when dense, else the Kokkos hash join.
+// when dense, else the Kokkos hash join, its derived tuples buffered in chunks of at most `chunk` (0: the default,
+// solve_options::join_chunk_tuples). Counter buffered_tuples: the most derived tuples the Kokkos join held at once.
 template <class Prog, class In, class Out>
 void run_engine(benchmark::State& state, const Prog& prog, In in, Out out, const edges_t& edges, std::uint32_t n,
-                bool dense, bool kokkos = false) {
-  std::size_t facts = 0, bytes = 0;
+                bool dense, bool kokkos = false, std::size_t chunk = 0) {
+  std::size_t facts = 0, bytes = 0, buffered = 0;
   const char* kernel = "";
   for (auto _ : state) {
     tl::logic::database db(prog);
@@ -95,16 +98,19 @@ void run_engine(benchmark::State& state, const Prog& prog, In in, Out out, const
     for (auto [a, b] : edges) db.insert_ids(in, {a, b});
     tl::logic::solve_options o;
     o.dense = dense;
+    if (chunk > 0) o.join_chunk_tuples = chunk;
     const auto report =
         kokkos ? tl::logic::solve(prog, db, o, Kokkos::DefaultExecutionSpace{}) : tl::logic::solve(prog, db, o);
     facts = db.size(out);
     bytes = report.bytes;
     kernel = report.strata.back().kernel;
+    for (const auto& st : report.strata) buffered = std::max(buffered, st.peak_buffered);
     benchmark::DoNotOptimize(facts);
   }
   state.counters["facts"] = static_cast<double>(facts);
   state.counters["db_MB"] = static_cast<double>(bytes) / 1e6;
   state.counters["peak_rss_MB"] = peak_rss_mb();
+  if (kokkos) state.counters["buffered_tuples"] = static_cast<double>(buffered);
   state.SetLabel(kernel);
 }
 
@@ -302,6 +308,9 @@ void register_all() {
     })->Unit(benchmark::kMillisecond)->Iterations(1);
     benchmark::RegisterBenchmark(("closure/hashjoin_kokkos/" + name).c_str(), [=](benchmark::State& s) {
       run_engine(s, closure, Edge, Path, edges, n, false, true);
+    })->Unit(benchmark::kMillisecond)->Iterations(1);
+    benchmark::RegisterBenchmark(("closure/hashjoin_kokkos_whole/" + name).c_str(), [=](benchmark::State& s) {
+      run_engine(s, closure, Edge, Path, edges, n, false, true, std::size_t{1} << 40);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
     if (on_path("gringo"))
       benchmark::RegisterBenchmark(("closure/gringo/" + name).c_str(), [=](benchmark::State& s) {

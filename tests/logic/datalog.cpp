@@ -105,12 +105,8 @@ TEST_CASE("same generation (three-atom recursive rule with a comparison)", "[log
   constexpr auto prog = tl::program(SG(x, y) = Par(x, p) * Par(y, p) * (x != y),
                                     SG(x, y) = Par(x, p) * SG(p, q) * Par(y, q));
   for (std::uint64_t seed : {4u, 5u, 6u}) {
-    // a random forest: node k's parent is some node below k
-    std::mt19937_64 g(seed);
-    set2 par;
     const std::uint32_t n = 80;
-    for (std::uint32_t k = 1; k < n; ++k) par.insert({k, static_cast<std::uint32_t>(g() % k)});
-    for (std::uint32_t k = 0; k < 20; ++k) par.insert({static_cast<std::uint32_t>(g() % n), static_cast<std::uint32_t>(g() % n)});
+    const set2 par = random_forest(n, 20, seed);
     tl::logic::database db(prog);
     db.domain_named("symbol").add_numbered(n);
     insert_all(db, Par, par);

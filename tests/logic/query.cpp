@@ -104,10 +104,8 @@ TEST_CASE("same generation by query, with a three-atom recursive rule", "[logic]
   INFO((w == where::host ? "host kernels" : "Kokkos kernels"));
   constexpr auto prog = tl::program(SG(x, y) = Par(x, p) * Par(y, p) * (x != y),
                                     SG(x, y) = Par(x, p) * SG(p, q) * Par(y, q));
-  std::mt19937_64 g(8);
-  set2 par;
   const std::uint32_t n = 60;
-  for (std::uint32_t k = 1; k < n; ++k) par.insert({k, static_cast<std::uint32_t>(g() % k)});
+  const set2 par = random_forest(n, 0, 8);
   const set2 sg = same_generation(par);
   tl::logic::database db(prog);
   db.domain_named("symbol").add_numbered(n);

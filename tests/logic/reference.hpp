@@ -26,6 +26,16 @@ inline set2 chain(std::uint32_t n) {
   return e;
 }
 
+// A random forest as (child, parent) pairs: node k's parent is some node below k; then `extra` random pairs.
+inline set2 random_forest(std::uint32_t n, std::uint32_t extra, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  set2 par;
+  for (std::uint32_t k = 1; k < n; ++k) par.insert({k, static_cast<std::uint32_t>(g() % k)});
+  for (std::uint32_t k = 0; k < extra; ++k)
+    par.insert({static_cast<std::uint32_t>(g() % n), static_cast<std::uint32_t>(g() % n)});
+  return par;
+}
+
 // Least fixpoint of Path = Edge ∪ Path ∘ Edge, by repetition until stable.
 inline set2 closure(const set2& edge) {
   set2 path = edge;

@@ -18,12 +18,19 @@
 //   write  the same walk again, the head tuples written at the item's offset;
 //   insert every derived tuple into the head's set (compare-and-swap on a free slot), marking those that are new;
 //   commit the new tuples appended to the head's rows (numbered by a scan), their set slots given the row numbers.
+// Write, insert and commit run per chunk of work items when the join derives more than
+// solve_options::join_chunk_tuples tuples, duplicates included (by default 65,536 in a host space, 4,194,304 on a
+// device): the buffer of derived tuples holds one chunk (whole work items, so at most that many tuples unless one
+// item derives more), and each chunk's new tuples are in the head's set before the next chunk is inserted (the
+// joins still read only the rows of the iteration's start).
 // The new rows come back to the host at the end of the stratum and are appended to the tuple sets in row order.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Kokkos_Core.hpp>
@@ -188,6 +195,7 @@ struct rule_join_kernel {
   bool write = false;
   slot_view<Mem> counts;     // count: head tuples per work item
   offset_view<Mem> offsets;  // write: where each work item's tuples go
+  std::uint64_t base = 0;    // write: offsets(first item of the chunk), the chunk's first tuple in `out`
   id_view<Mem> out;          // write: the head tuples
 
   KOKKOS_INLINE_FUNCTION id_t value_of(const device_arg& a, const id_t* vars) const {
@@ -250,7 +258,7 @@ struct rule_join_kernel {
   }
   KOKKOS_INLINE_FUNCTION void emit(const long item, const id_t* vars, std::uint64_t& n) const {
     if (write) {
-      id_t* o = out.data() + (offsets(item) + n) * static_cast<std::uint64_t>(head_arity);
+      id_t* o = out.data() + (offsets(item) - base + n) * static_cast<std::uint64_t>(head_arity);
       for (int c = 0; c < head_arity; ++c) o[c] = value_of(head[c], vars);
     }
     ++n;
@@ -620,12 +628,37 @@ bool run_join_stratum_on(const Space& space, const std::vector<rule>& rules, con
     Kokkos::deep_copy(space, total, Kokkos::subview(j.offsets, static_cast<std::size_t>(items)));
     space.fence();
     if (total == 0) return;
-    j.out = dj.room_for(dj.derived, static_cast<std::size_t>(total) * static_cast<std::size_t>(r.head.arity),
-                        "tensorlogic::logic::derived");
     j.write = true;
-    Kokkos::parallel_for("tensorlogic::logic::join_write", range(space, 0, items), j);
-    rep.derived += dj.insert(r.head.slot, j.out, static_cast<std::size_t>(total), derivation{k, iteration},
-                             options.provenance);
+    // Items [a, b) write their tuples and the head takes them; the derived buffer holds one chunk at a time.
+    auto write_insert = [&](const long a, const long b, const std::uint64_t first, const std::uint64_t n) {
+      if (n == 0) return;
+      j.base = first;
+      j.out = dj.room_for(dj.derived, static_cast<std::size_t>(n) * static_cast<std::size_t>(r.head.arity),
+                          "tensorlogic::logic::derived");
+      Kokkos::parallel_for("tensorlogic::logic::join_write", range(space, a, b), j);
+      rep.derived +=
+          dj.insert(r.head.slot, j.out, static_cast<std::size_t>(n), derivation{k, iteration}, options.provenance);
+      rep.peak_buffered = std::max(rep.peak_buffered, static_cast<std::size_t>(n));
+    };
+    constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, mem>::accessible;
+    const std::uint64_t budget = options.join_chunk_tuples > 0 ? options.join_chunk_tuples
+                                 : host                        ? std::uint64_t{1} << 16
+                                                               : std::uint64_t{1} << 22;
+    if (total <= budget) {
+      write_insert(0, items, 0, total);
+      return;
+    }
+    // Chunks of whole work items, each the longest run whose tuples fit the budget (one item when its own do not).
+    ++rep.chunked_joins;
+    const auto offsets_used = std::make_pair(std::size_t{0}, static_cast<std::size_t>(items) + 1);
+    const auto at = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, Kokkos::subview(j.offsets, offsets_used));
+    const std::uint64_t* off = at.data();
+    for (long a = 0; a < items;) {
+      const std::uint64_t* end = std::upper_bound(off + a + 1, off + items + 1, off[a] + budget);
+      const long b = std::max(a + 1, static_cast<long>(end - off) - 1);
+      write_insert(a, b, off[a], off[b] - off[a]);
+      a = b;
+    }
   };
 
   semi_naive_rules(rules, mine, in_stratum, options, rep, sizes, launch);

@@ -26,6 +26,10 @@ struct solve_options {
   long max_iterations = -1;               // per recursive stratum; < 0: until the fixpoint
   bool dense = true;                      // allow the bit-matrix kernel for closure-shaped strata
   std::size_t dense_max_bytes = std::size_t{1} << 30;  // the most memory the bit matrices of one stratum may take
+  // Kokkos hash join: the most derived head tuples (duplicates not yet removed) one rule's join writes before they are
+  // inserted; a larger join runs in chunks of work items (a single item's tuples are never split). 0: 65,536 in a
+  // host space (the chunk stays in cache between its write and its insertion), 4,194,304 on a device.
+  std::size_t join_chunk_tuples = 0;
 };
 
 struct stratum_report {
@@ -34,6 +38,10 @@ struct stratum_report {
   long iterations = 0;
   std::size_t derived = 0;
   const char* kernel = "hash join";
+  // Kokkos hash join: the most derived tuples held at once before their insertion (its buffer's size in tuples), and
+  // the joins that ran in more than one chunk (solve_options::join_chunk_tuples)
+  std::size_t peak_buffered = 0;
+  std::size_t chunked_joins = 0;
 };
 
 struct solve_report {
