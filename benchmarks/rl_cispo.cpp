@@ -6,14 +6,18 @@
 // are checked against the library before timing, at eps_max = 4 and at 1.2 (which caps tokens here, 4 none): loss and
 // each grad(logp) within 1e-12 and 1e-13 relative. The bytes counted are the ones a fused kernel cannot avoid: reading
 // logp, logp_old and mask and writing grad(logp), 32 bytes a token. Counters: bytes_per_second for each; for CISPO and
-// the loops also triad_bytes_per_second and fraction_of_triad, the best of 5 evaluations' rate over the best of 10
-// triads' (both timed in this process); for CISPO also fraction_of_loops, the best of 5 runs of the loops' time over
-// the best of 5 evaluations' (alternated, in that case).
+// the loops also triad_bytes_per_second and fraction_of_triad, the best of 10 evaluations' rate over the best of 10
+// triads', the two run in turn (evaluation, triad, evaluation, ...) so that both see the machine's memory bandwidth
+// of the same moment; for CISPO also fraction_of_loops, the best of 10 runs of the loops over the best of 10
+// evaluations, in the same rotation (evaluation, loops, triad); and for CISPO stream_triad_bytes_per_second and
+// fraction_of_stream_triad, against the triad on arrays sized by STREAM's rule (each 4x the last-level cache).
+// BM_triad repeats the triad over its own 32 MB back to back: part of that stays in the L3 between runs.
 //
 //   bench_rl_cispo
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -36,20 +40,37 @@ constexpr auto cispo =
     rl::objective<rl::loss_kind::cispo, rl::aggregation::prompt_average, rl::advantage_norm::given>();
 constexpr auto cispo_train = tl::gradient(cispo, rl::loss, tl::wrt(rl::logp));
 
-// The best of 10 triads over arrays that together hold `bytes`, in bytes per second.
-double triad_rate(double bytes) {
-  const std::size_t n = static_cast<std::size_t>(bytes / (3 * sizeof(double)));
-  std::vector<double> a(n, 0.0), b(n, 1.0), c(n, 2.0);
-  double best = 1e300;
-  for (int rep = 0; rep < 10; ++rep) {
-    const auto start = std::chrono::steady_clock::now();
-    const double s = 0.5 + rep;
-    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];
+template <class F>
+double seconds(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The STREAM triad a[i] = b[i] + s c[i] over arrays that together hold `bytes`, allocated (and touched) once.
+struct triad_loop {
+  std::size_t n;
+  std::vector<double> a, b, c;
+  explicit triad_loop(double bytes)
+      : n(static_cast<std::size_t>(bytes / (3 * sizeof(double)))), a(n, 0.0), b(n, 1.0), c(n, 2.0) {}
+  void run(const double s = 3.0) {
+    double* __restrict x = a.data();
+    const double* __restrict y = b.data();
+    const double* __restrict z = c.data();
+    for (std::size_t i = 0; i < n; ++i) x[i] = y[i] + s * z[i];
     benchmark::DoNotOptimize(a.data());
     benchmark::ClobberMemory();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  return static_cast<double>(3 * n * sizeof(double)) / best;
+  double bytes() const { return static_cast<double>(3 * n * sizeof(double)); }
+};
+
+// STREAM's own sizing: arrays of 128 MiB each, four times the 32 MiB L3 of a Zen 5 core complex (the rule: each array
+// at least 4x the last-level cache), so that no run finds its data in a cache; the best of 10, in bytes per second.
+double stream_triad_rate() {
+  triad_loop big(3.0 * 128 * 1024 * 1024);
+  double best = 1e300;
+  for (int rep = 0; rep < 10; ++rep) best = std::min(best, seconds([&] { big.run(0.5 + rep); }));
+  return big.bytes() / best;
 }
 
 // The store for cispo_train with the benchmark's batch: lengths from a quarter of the row to all of it, logp in
@@ -149,23 +170,23 @@ struct loops {
   }
 };
 
-template <class F>
-double seconds(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+void BM_triad(benchmark::State& state) {
+  triad_loop triad(cells * bytes_per_token);
+  for (auto _ : state) triad.run();
+  state.counters["bytes_per_second"] = benchmark::Counter(triad.bytes(), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_triad(benchmark::State& state) {
-  const std::size_t n = static_cast<std::size_t>(cells * bytes_per_token / (3 * sizeof(double)));
-  std::vector<double> a(n, 0.0), b(n, 1.0), c(n, 2.0);
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] + 3.0 * c[i];
-    benchmark::DoNotOptimize(a.data());
-    benchmark::ClobberMemory();
+// The best of `reps` runs of each of `fs`, run in turn (f0, f1, ..., f0, f1, ...), so that each sees the machine as
+// the others do: this VM's memory bandwidth drifts by a third from one minute to the next.
+template <class... F>
+std::array<double, sizeof...(F)> best_alternated(const int reps, F&&... fs) {
+  std::array<double, sizeof...(F)> best;
+  best.fill(1e300);
+  for (int rep = 0; rep < reps; ++rep) {
+    std::size_t k = 0;
+    ((best[k] = std::min(best[k], seconds(fs)), ++k), ...);
   }
-  state.counters["bytes_per_second"] =
-      benchmark::Counter(static_cast<double>(3 * n * sizeof(double)), benchmark::Counter::kIsIterationInvariantRate);
+  return best;
 }
 
 void BM_cispo_forward_backward(benchmark::State& state) {
@@ -175,19 +196,19 @@ void BM_cispo_forward_backward(benchmark::State& state) {
     tl::eval(cispo_train, s);
     benchmark::DoNotOptimize(s[tl::grad(rl::logp)].data());
   }
-  // the ratios, from the best of 5 timed evaluations (alternated with 5 runs of the loops) against the best of 10
-  // triads over the same bytes and the best of the loops' runs
+  // the ratios, from the best of 10 timed evaluations, runs of the loops and triads over the same bytes, alternated
   const double bytes = cells * bytes_per_token;
-  double best = 1e300, best_loops = 1e300;
-  for (int rep = 0; rep < 5; ++rep) {
-    best = std::min(best, seconds([&] { tl::eval(cispo_train, s); }));
-    best_loops = std::min(best_loops, seconds([&] { h.run(s); }));
-  }
-  const double triad = triad_rate(bytes);
+  triad_loop triad(bytes);
+  const auto [best, best_loops, best_triad] =
+      best_alternated(10, [&] { tl::eval(cispo_train, s); }, [&] { h.run(s); }, [&] { triad.run(); });
+  const double triad_rate = triad.bytes() / best_triad;
   state.counters["bytes_per_second"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["triad_bytes_per_second"] = triad;
-  state.counters["fraction_of_triad"] = bytes / best / triad;
+  state.counters["triad_bytes_per_second"] = triad_rate;
+  state.counters["fraction_of_triad"] = bytes / best / triad_rate;
   state.counters["fraction_of_loops"] = best_loops / best;
+  const double stream = stream_triad_rate();
+  state.counters["stream_triad_bytes_per_second"] = stream;
+  state.counters["fraction_of_stream_triad"] = bytes / best / stream;
   state.counters["tokens"] = static_cast<double>(cells);
 }
 
@@ -221,12 +242,12 @@ void BM_cispo_loops(benchmark::State& state) {
   rl::bind_hyperparameters(s, {.eps_max = eps_max});
   for (auto _ : state) h.run(s);
   const double bytes = cells * bytes_per_token;
-  double best = 1e300;
-  for (int rep = 0; rep < 5; ++rep) best = std::min(best, seconds([&] { h.run(s); }));
-  const double triad = triad_rate(bytes);
+  triad_loop triad(bytes);
+  const auto [best, best_triad] = best_alternated(10, [&] { h.run(s); }, [&] { triad.run(); });
+  const double triad_rate = triad.bytes() / best_triad;
   state.counters["bytes_per_second"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["triad_bytes_per_second"] = triad;
-  state.counters["fraction_of_triad"] = bytes / best / triad;
+  state.counters["triad_bytes_per_second"] = triad_rate;
+  state.counters["fraction_of_triad"] = bytes / best / triad_rate;
   state.counters["tokens"] = static_cast<double>(cells);
 }
 }  // namespace
