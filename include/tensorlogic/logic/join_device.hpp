@@ -376,6 +376,12 @@ struct device_join {
 
   explicit device_join(const Space& s) : space(s) {}
 
+  void release_scratch() {
+    group_sizes = counts = fresh = slot_of = slot_view<mem>{};
+    offsets = rank = offset_view<mem>{};
+    derived = id_view<mem>{};
+  }
+
   // v with room for n elements (its contents undefined).
   template <class V>
   static V& room_for(V& v, const std::size_t n, const char* label) {
@@ -663,14 +669,23 @@ bool run_join_stratum_on(const Space& space, const std::vector<rule>& rules, con
 
   semi_naive_rules(rules, mine, in_stratum, options, rep, sizes, launch);
 
-  // The new rows back to the host, appended in row order.
+  // The new rows back to the host, appended in row order. Only the rows are needed now: the scratch buffers, the sets
+  // and the indexes are released first, and each relation's rows once appended (in a host space the rows are read
+  // where they are, not copied).
+  dj.release_scratch();
   for (auto& [slot, s] : dj.rel) {
-    if (!in_stratum[static_cast<std::size_t>(slot)] || s.size == s.initial) continue;
+    s.indexes.clear();
+    s.rows.set = device_table<mem>{};
+  }
+  for (auto& [slot, s] : dj.rel) {
+    if (!in_stratum[static_cast<std::size_t>(slot)] || s.size == s.initial) {
+      s.rows.data = id_view<mem>{};
+      continue;
+    }
     const std::size_t a = static_cast<std::size_t>(s.rows.arity);
-    std::vector<id_t> host((s.size - s.initial) * a);
-    Kokkos::View<id_t*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged> to(host.data(), host.size());
-    Kokkos::deep_copy(space, to, Kokkos::subview(s.rows.data, std::make_pair(s.initial * a, s.size * a)));
-    space.fence();
+    const auto fresh = Kokkos::subview(s.rows.data, std::make_pair(s.initial * a, s.size * a));
+    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, fresh);
+    s.rows.data = id_view<mem>{};
     // (new to the relation: its set on the device held every row it had)
     relation_data& d = db.slot_data(slot);
     d.tuples->reserve_rows(s.size);
