@@ -37,11 +37,19 @@ struct relation_data {
   std::unique_ptr<tuple_set> tuples;
   std::vector<domain*> domains;  // per argument
   std::vector<derivation> provenance;  // per row, when recorded
-  std::map<unsigned, std::unique_ptr<column_index>> indexes;
+  std::map<unsigned, std::unique_ptr<column_index>> indexes;        // hash, for the relations a stratum derives
+  std::map<unsigned, std::unique_ptr<sorted_index>> sorted_indexes;  // CSR, for those it only reads
 
   column_index& index(unsigned mask) {
     auto& p = indexes[mask];
     if (!p) p = std::make_unique<column_index>(*tuples, mask);
+    return *p;
+  }
+  // The sorted index on `mask`, rebuilt if the relation changed since it was built.
+  const sorted_index& sorted_index_on(unsigned mask) {
+    auto& p = sorted_indexes[mask];
+    if (!p) p = std::make_unique<sorted_index>(*tuples, mask);
+    p->rebuild();
     return *p;
   }
 };
@@ -235,6 +243,7 @@ class database {
     for (auto& d : relations_) {
       b += d->tuples->bytes() + d->provenance.capacity() * sizeof(derivation);
       for (auto& [m, ix] : d->indexes) b += ix->bytes();
+      for (auto& [m, ix] : d->sorted_indexes) b += ix->bytes();
     }
     return b;
   }

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -382,10 +383,21 @@ struct device_join {
     derived = id_view<mem>{};
   }
 
+  // In a host space, a freshly allocated (untouched) view's memory is advised to use huge pages (tuples.hpp): its
+  // probes are random over up to hundreds of MB.
+  template <class V>
+  static V& advised(V& v) {
+    if constexpr (std::is_same_v<mem, Kokkos::HostSpace>)
+      detail::advise_huge_pages(v.data(), v.span() * sizeof(typename V::value_type));
+    return v;
+  }
   // v with room for n elements (its contents undefined).
   template <class V>
   static V& room_for(V& v, const std::size_t n, const char* label) {
-    if (v.extent(0) < n) v = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n + n / 2);
+    if (v.extent(0) < n) {
+      v = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n + n / 2);
+      advised(v);
+    }
     return v;
   }
 
@@ -394,8 +406,10 @@ struct device_join {
   void build_table(const device_rows<mem>& r, device_table<mem>& t, const std::size_t n, const bool groups,
                    const std::size_t room = 0) {
     const std::uint64_t slots = table_slots_for(room > n ? room : n);
-    if (t.slots.extent(0) != slots) t.slots = slot_view<mem>(Kokkos::view_alloc(Kokkos::WithoutInitializing,
-                                                                                 "tensorlogic::logic::table"), slots);
+    if (t.slots.extent(0) != slots) {
+      t.slots = slot_view<mem>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tensorlogic::logic::table"), slots);
+      advised(t.slots);
+    }
     Kokkos::deep_copy(space, t.slots, free_slot);
     t.size_mask = slots - 1;
     const long rows = static_cast<long>(n);
@@ -432,6 +446,7 @@ struct device_join {
     s.capacity = s.size > 16 ? s.size : 16;
     s.rows.data = id_view<mem>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tensorlogic::logic::rows"),
                                s.capacity * static_cast<std::size_t>(s.rows.arity));
+    advised(s.rows.data);
     if (s.size > 0) {
       Kokkos::View<const id_t*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged> host(t.data().data(), t.data().size());
       Kokkos::deep_copy(space, Kokkos::subview(s.rows.data, std::make_pair(std::size_t{0}, t.data().size())), host);
@@ -470,7 +485,12 @@ struct device_join {
     if (need > s.capacity) {
       std::size_t cap = s.capacity;
       while (cap < need) cap *= 2;
-      Kokkos::resize(s.rows.data, cap * static_cast<std::size_t>(s.rows.arity));
+      id_view<mem> grown(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tensorlogic::logic::rows"),
+                         cap * static_cast<std::size_t>(s.rows.arity));
+      advised(grown);
+      const auto used = std::make_pair(std::size_t{0}, s.size * static_cast<std::size_t>(s.rows.arity));
+      Kokkos::deep_copy(space, Kokkos::subview(grown, used), Kokkos::subview(s.rows.data, used));
+      s.rows.data = grown;
       s.capacity = cap;
     }
     if (table_slots_for(need) > s.rows.set.slots.extent(0)) {

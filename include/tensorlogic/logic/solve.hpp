@@ -2,8 +2,9 @@
 // program's compile-time strata: every stratum follows the strata it reads, negation only across strata).
 // Recursive strata run semi-naively: iteration k joins, for each rule and each of its atoms over a relation of the
 // stratum, only the facts derived in iteration k-1 against everything else. Joins are index nested loops: atoms
-// in a greedy order (most bound columns first), each looked up by a hash index on its bound columns or by a
-// membership test when all are bound; negations and comparisons run as soon as their variables are bound.
+// in a greedy order (most bound columns first), each looked up on its bound columns (a hash index for a relation
+// the stratum derives, a sorted CSR index for one it only reads) or by a membership test when all are bound;
+// negations and comparisons run as soon as their variables are bound.
 // Binary rules of the closure shape H(x,z) <- A(x,y), B(y,z) (any argument order) over small enough domains run
 // on bit-packed matrices instead, with word-parallel OR of rows (see dense.hpp).
 #pragma once
@@ -132,7 +133,8 @@ struct join_step {
   bool scan = false;        // iterate rows [lo, hi)
   bool membership = false;  // every column bound: a set lookup
   std::size_t lo = 0, hi = 0;
-  column_index* index = nullptr;
+  column_index* index = nullptr;         // a relation the stratum derives: hash index, synced per iteration
+  const sorted_index* sorted = nullptr;  // a relation it only reads: sorted CSR index
   unsigned mask = 0;
   int arity = 0;
   // per column: 0 constant, 1 bound variable (check), 2 bind variable
@@ -174,16 +176,38 @@ struct rule_runner {
     return true;
   }
 
+  // Head tuples wait in a batch, their hash-table slots prefetched, and are inserted a batch at a time so that the
+  // insertions' cache misses overlap. Unbatched when a step tests membership in the head itself (it must see every
+  // tuple as soon as it is derived).
+  static constexpr int batch = 16;
+  bool batched = true;
+  int pending_count = 0;
+  id_t pending[batch][max_arity]{};
+  std::uint64_t pending_hash[batch]{};
+
   void emit() {
-    id_t t[max_arity];
+    id_t* t = pending[pending_count];
     for (int c = 0; c < r->head.arity; ++c) t[c] = value_of(r->head.args[c]);
-    if (head->tuples->insert(t)) {
-      ++derived;
-      if (record) {
-        head->provenance.resize(head->tuples->size() - 1);
-        head->provenance.push_back({rule_index, iteration});
+    const std::uint64_t h = head->tuples->hash_of(t);
+    head->tuples->prefetch(h);
+    pending_hash[pending_count++] = h;
+    if (pending_count == batch || !batched) flush();
+  }
+  void flush() {
+    for (int k = 0; k < pending_count; ++k)
+      if (head->tuples->insert_hashed(pending[k], pending_hash[k])) {
+        ++derived;
+        if (record) {
+          head->provenance.resize(head->tuples->size() - 1);
+          head->provenance.push_back({rule_index, iteration});
+        }
       }
-    }
+    pending_count = 0;
+  }
+  // Runs the whole join and inserts every tuple it derives.
+  void execute() {
+    run(0);
+    flush();
   }
 
   // Binds the row's free columns; false if a constant or bound variable does not match.
@@ -215,24 +239,35 @@ struct rule_runner {
         if (match(s, set.row(row)) && filters_hold(s)) run(depth + 1);
     } else if (s.membership) {
       id_t key[max_arity];
-      for (int c = 0; c < s.arity; ++c) key[c] = s.action[c] == 0 ? s.value[c] : vars[static_cast<std::size_t>(s.var[c])];
+      for (int c = 0; c < s.arity; ++c)
+        key[c] = s.action[c] == 0 ? s.value[c] : vars[static_cast<std::size_t>(s.var[c])];
       if (set.contains(key) && filters_hold(s)) run(depth + 1);
     } else {
       id_t key[max_arity]{};
       for (int c = 0; c < s.arity; ++c)
         if (s.mask & (1u << c)) key[c] = s.action[c] == 0 ? s.value[c] : vars[static_cast<std::size_t>(s.var[c])];
-      s.index->for_each(key, [&](std::size_t row) {
-        if (match(s, set.row(row)) && filters_hold(s)) run(depth + 1);
-        return true;
-      });
+      if (s.sorted) {
+        s.sorted->for_each(key, [&](const id_t* row) {
+          if (match(s, row) && filters_hold(s)) run(depth + 1);
+          return true;
+        });
+      } else {
+        s.index->for_each(key, [&](std::size_t row) {
+          if (match(s, set.row(row)) && filters_hold(s)) run(depth + 1);
+          return true;
+        });
+      }
     }
   }
 };
 
 // Plans rule `r` with atom `delta` (or -1) restricted to rows [lo, hi); all other atoms see every row. With
-// host_indexes false the steps that look up bound columns get no host index (the Kokkos join builds its own).
+// host_indexes false the steps that look up bound columns get no host index (the Kokkos join builds its own); else
+// an atom over a relation flagged (by slot) in `derived` looks up a hash index, kept up to date as the relation
+// grows, and any other atom (its relation fixed while the stratum runs) a sorted CSR index.
 template <class Db>
-rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::size_t hi, bool host_indexes = true) {
+rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::size_t hi, bool host_indexes = true,
+                      const std::vector<bool>* derived = nullptr) {
   rule_runner run;
   run.r = &r;
   run.head = &db.slot_data(r.head.slot);
@@ -299,10 +334,13 @@ rule_runner plan_rule(const rule& r, Db& db, int delta, std::size_t lo, std::siz
       s.scan = true;
       s.lo = 0;
       s.hi = s.rel->tuples->size();
+    } else if (host_indexes && derived && !(*derived)[static_cast<std::size_t>(a.slot)]) {
+      s.sorted = &s.rel->sorted_index_on(s.mask);
     } else if (host_indexes) {
       s.index = &s.rel->index(s.mask);
       s.index->sync();
     }
+    if (s.membership && s.rel == run.head) run.batched = false;
     run.steps.push_back(std::move(s));
   }
   // Filters go after the first step that binds all their variables.
@@ -346,11 +384,11 @@ void run_stratum(const std::vector<rule>& rules, const std::vector<int>& mine, D
       if (in_stratum[slot]) out[slot] = db.slot_data(static_cast<int>(slot)).tuples->size();
   };
   auto launch = [&](int k, int delta, std::size_t lo, std::size_t hi, int iteration, const auto&) {
-    auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, delta, lo, hi);
+    auto run = detail::plan_rule(rules[static_cast<std::size_t>(k)], db, delta, lo, hi, true, &in_stratum);
     run.record = options.provenance;
     run.rule_index = k;
     run.iteration = iteration;
-    run.run(0);
+    run.execute();
     rep.derived += run.derived;
   };
   semi_naive_rules(rules, mine, in_stratum, options, rep, sizes, launch);

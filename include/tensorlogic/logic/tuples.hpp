@@ -1,13 +1,21 @@
 // Sparse relation storage for the Datalog engine: a tuple set (rows of dense symbol ids, appended in derivation
-// order, deduplicated by an open-addressing hash table) and hash indexes on any subset of its columns, kept up to
-// date incrementally. Rows are never removed or moved, so "the facts derived in the last iteration" is a row range
+// order, deduplicated by an open-addressing hash table), hash indexes on any subset of its columns, kept up to
+// date incrementally (for the relations a stratum derives), and sorted CSR indexes (for the relations it only
+// reads). Rows are never removed or moved, so "the facts derived in the last iteration" is a row range
 // and semi-naive evaluation needs no separate delta relations.
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <Kokkos_Macros.hpp>
 #include <tensorlogic/core/error.hpp>
@@ -46,6 +54,49 @@ KOKKOS_INLINE_FUNCTION bool equal_columns(const id_t* a, const id_t* b, int arit
   return true;
 }
 
+// Advises the kernel to back the 2 MiB-aligned stretches of [p, p + bytes) with transparent huge pages (Linux; a
+// no-op elsewhere, and for blocks under 2 MiB). Takes effect on the pages not yet touched.
+inline void advise_huge_pages(void* p, const std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t page = 4096;
+  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(p) + bytes) / page * page;
+  if (bytes >= (std::size_t{2} << 20) && end > begin)
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+// An allocator for the engine's large arrays (hash tables and rows, hundreds of MB on big closures): blocks of
+// 2 MiB or more are 2 MiB-aligned and, on Linux, advised to use transparent huge pages, so that their random probes
+// miss the TLB far less often and filling them costs a page fault per 2 MiB instead of per 4 KiB.
+template <class T>
+struct large_array_allocator {
+  using value_type = T;
+  static constexpr std::size_t huge = std::size_t{2} << 20;
+  large_array_allocator() = default;
+  template <class U>
+  large_array_allocator(const large_array_allocator<U>&) {}
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < huge) return std::allocator<T>().allocate(n);
+    void* p = std::aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
+    if (!p) throw std::bad_alloc();
+    advise_huge_pages(p, (bytes + huge - 1) / huge * huge);
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t n) {
+    if (n * sizeof(T) < huge) std::allocator<T>().deallocate(p, n);
+    else std::free(p);
+  }
+  template <class U>
+  bool operator==(const large_array_allocator<U>&) const { return true; }
+};
+template <class T>
+using large_vector = std::vector<T, large_array_allocator<T>>;
+
 // Open-addressing tables stay at most 70% full.
 inline bool over_load(std::size_t entries, std::size_t slots) { return 10 * entries > 7 * slots; }
 inline std::size_t table_size_for(std::size_t n) {
@@ -70,16 +121,17 @@ class tuple_set {
   std::size_t size() const { return rows_; }
   bool empty() const { return rows_ == 0; }
   const id_t* row(std::size_t r) const { return data_.data() + r * static_cast<std::size_t>(arity_); }
-  const std::vector<id_t>& data() const { return data_; }
+  const detail::large_vector<id_t>& data() const { return data_; }
 
   // Adds the tuple if absent; true if it was new.
-  bool insert(const id_t* t) {
+  bool insert(const id_t* t) { return insert_hashed(t, hash_of(t)); }
+  // The same, with h = hash_of(t) computed (and prefetch(h) issued) some time before.
+  bool insert_hashed(const id_t* t, const std::uint64_t h) {
     if (!hashed_) rehash(detail::table_size_for(rows_ + 1));
     if (detail::over_load(rows_ + 1, slots_.size())) grow();
     const std::size_t mask = slots_.size() - 1;
-    const std::uint64_t h = detail::hash_columns(t, arity_, full_mask());
     const std::uint64_t tag = h & tag_mask;
-    std::size_t s = h & mask;
+    std::size_t s = home(h, slots_.size());
     while (slots_[s] != 0) {
       if ((slots_[s] & tag_mask) == tag && detail::equal_columns(row(slot_row(s)), t, arity_, full_mask()))
         return false;
@@ -95,12 +147,19 @@ class tuple_set {
     return insert(t.begin());
   }
 
+  std::uint64_t hash_of(const id_t* t) const { return detail::hash_columns(t, arity_, full_mask()); }
+  // Starts loading the slot where a tuple of hash h probes first, so that a run of insertions can overlap their
+  // cache misses (the table is large and the probes random).
+  void prefetch(const std::uint64_t h) const {
+    if (hashed_) __builtin_prefetch(slots_.data() + home(h, slots_.size()));
+  }
+
   // Appends a tuple the caller knows is absent; the hash table is rebuilt on the next insert or lookup.
   void append_distinct(const id_t* t) {
     data_.insert(data_.end(), t, t + arity_);
     ++rows_;
     if (hashed_) {
-      slots_ = std::vector<std::uint64_t>();
+      slots_ = detail::large_vector<std::uint64_t>();
       hashed_ = false;
     }
   }
@@ -110,7 +169,7 @@ class tuple_set {
     const std::size_t mask = slots_.size() - 1;
     const std::uint64_t h = detail::hash_columns(t, arity_, full_mask());
     const std::uint64_t tag = h & tag_mask;
-    std::size_t s = h & mask;
+    std::size_t s = home(h, slots_.size());
     while (slots_[s] != 0) {
       if ((slots_[s] & tag_mask) == tag && detail::equal_columns(row(slot_row(s)), t, arity_, full_mask()))
         return true;
@@ -128,6 +187,7 @@ class tuple_set {
   void clear() {
     data_.clear();
     rows_ = 0;
+    ++clears_;
     slots_.assign(16, 0);
     hashed_ = true;
   }
@@ -146,18 +206,39 @@ class tuple_set {
   }
 
   std::size_t bytes() const { return data_.capacity() * sizeof(id_t) + slots_.capacity() * sizeof(std::uint64_t); }
+  // How many times clear() ran (with size(), tells a sorted index whether its rows are still the set's).
+  std::size_t clears() const { return clears_; }
 
  private:
   unsigned full_mask() const { return (1u << arity_) - 1u; }
-  void grow() { rehash(slots_.size() * 2); }
+  // A slot's position: the top log2(slots) bits of the hash. A slot keeps the hash's top 32 bits, so doubling the
+  // table moves the slots without reading the rows, and in order (a slot's new position is about twice its old).
+  static std::size_t home(const std::uint64_t h, const std::size_t slots) {
+    return static_cast<std::size_t>(h >> (64 - std::countr_zero(slots)));
+  }
+  static void check_table_size(const std::size_t n) {
+    if (n > (std::size_t{1} << 32)) throw error("a relation grew past 2^31 tuples");
+  }
+  void grow() {
+    const std::size_t n = slots_.size() * 2;
+    check_table_size(n);
+    detail::large_vector<std::uint64_t> fresh(n, 0);
+    const std::size_t mask = n - 1;
+    for (const std::uint64_t v : slots_)
+      if (v != 0) {
+        std::size_t s = home(v, n);
+        while (fresh[s] != 0) s = (s + 1) & mask;
+        fresh[s] = v;
+      }
+    slots_.swap(fresh);
+  }
   void rehash(std::size_t n) const {
-    if (n > (std::size_t{1} << 32))
-      throw error("a relation grew past 2^31 tuples");
-    std::vector<std::uint64_t> fresh(n, 0);
+    check_table_size(n);
+    detail::large_vector<std::uint64_t> fresh(n, 0);
     const std::size_t mask = n - 1;
     for (std::size_t r = 0; r < rows_; ++r) {
       const std::uint64_t h = detail::hash_columns(row(r), arity_, full_mask());
-      std::size_t s = h & mask;
+      std::size_t s = home(h, n);
       while (fresh[s] != 0) s = (s + 1) & mask;
       fresh[s] = (h & tag_mask) | static_cast<std::uint64_t>(r + 1);
     }
@@ -166,13 +247,13 @@ class tuple_set {
   }
 
   int arity_;
-  std::size_t rows_ = 0;
-  std::vector<id_t> data_;
-  // The high 32 bits of a tuple's hash (a tag that rejects most mismatches without reading the row), and row + 1
-  // in the low 32 bits; 0 = empty.
+  std::size_t rows_ = 0, clears_ = 0;
+  detail::large_vector<id_t> data_;
+  // The high 32 bits of a tuple's hash (its position's bits and a tag that rejects most mismatches without reading
+  // the row), and row + 1 in the low 32 bits; 0 = empty.
   static constexpr std::uint64_t tag_mask = 0xffffffff00000000ULL;
   std::size_t slot_row(std::size_t s) const { return static_cast<std::size_t>(slots_[s] & 0xffffffffULL) - 1; }
-  mutable std::vector<std::uint64_t> slots_;
+  mutable detail::large_vector<std::uint64_t> slots_;
   mutable bool hashed_ = true;                // false after append_distinct until the next rehash
 };
 
@@ -243,7 +324,7 @@ class column_index {
   }
 
   void rehash(std::size_t n) {
-    std::vector<std::uint32_t> fresh(n, 0);
+    detail::large_vector<std::uint32_t> fresh(n, 0);
     const std::size_t m = n - 1;
     for (std::size_t b = 0; b < buckets_.size(); ++b) {
       std::size_t s = detail::hash_columns(set_->row(buckets_[b].first), set_->arity(), mask_) & m;
@@ -256,9 +337,111 @@ class column_index {
   const tuple_set* set_;
   unsigned mask_;
   std::size_t indexed_ = 0;
-  std::vector<std::uint32_t> slots_;  // bucket + 1
-  std::vector<bucket_t> buckets_;
-  std::vector<std::uint32_t> next_;  // row -> next row in its bucket
+  detail::large_vector<std::uint32_t> slots_;  // bucket + 1
+  detail::large_vector<bucket_t> buckets_;
+  detail::large_vector<std::uint32_t> next_;  // row -> next row in its bucket
+};
+
+// A sorted index of a tuple set that does not change while it is read (in a solve: a relation the running stratum
+// reads but does not derive) on the columns in `mask`: the rows copied contiguously in lexicographic order of the
+// key columns, then the others (sorted COO), with offsets by the first key column's id (CSR). A lookup takes the
+// id's row range and, when there are more key columns, narrows it by binary search. Built in O(rows + ids) by a
+// counting sort on the first key column plus a sort inside each group of more than one row.
+class sorted_index {
+ public:
+  sorted_index(const tuple_set& set, unsigned mask) : set_(&set), arity_(set.arity()), mask_(mask) {
+    for (int c = 0; c < arity_; ++c)
+      if (mask & (1u << c)) order_[keys_++] = c;
+    for (int c = 0, k = keys_; c < arity_; ++c)
+      if (!(mask & (1u << c))) order_[k++] = c;
+    if (keys_ == 0) throw error("a sorted index needs at least one key column");
+    build();
+  }
+
+  unsigned mask() const { return mask_; }
+  // True while the set has the rows the index was built from (rows are only appended, or all cleared).
+  bool current() const { return built_rows_ == set_->size() && built_clears_ == set_->clears(); }
+  void rebuild() {
+    if (!current()) build();
+  }
+
+  // Calls f(row) (a pointer to `arity` ids) for every row whose key columns equal those of `key` (a full-width
+  // tuple whose other columns are ignored), in sorted order, until f returns false.
+  template <class F>
+  void for_each(const id_t* key, F&& f) const {
+    const id_t v = key[order_[0]];
+    if (static_cast<std::size_t>(v) + 1 >= offsets_.size()) return;
+    std::size_t lo = offsets_[v], hi = offsets_[static_cast<std::size_t>(v) + 1];
+    if (keys_ > 1 && lo < hi) {
+      // narrow [lo, hi) to the rows whose remaining key columns equal the key's
+      std::size_t a = lo, b = hi;
+      while (a < b) {
+        const std::size_t m = a + (b - a) / 2;
+        if (compare_key(row(m), key) < 0) a = m + 1; else b = m;
+      }
+      lo = a;
+      b = hi;
+      while (a < b) {
+        const std::size_t m = a + (b - a) / 2;
+        if (compare_key(row(m), key) <= 0) a = m + 1; else b = m;
+      }
+      hi = a;
+    }
+    for (std::size_t r = lo; r < hi; ++r)
+      if (!f(row(r))) return;
+  }
+
+  std::size_t size() const { return built_rows_; }
+  std::size_t bytes() const {
+    return rows_.capacity() * sizeof(id_t) + offsets_.capacity() * sizeof(std::uint32_t);
+  }
+
+ private:
+  const id_t* row(std::size_t r) const { return rows_.data() + r * static_cast<std::size_t>(arity_); }
+  // Compares the key columns after the first (the group's own) of a and b.
+  int compare_key(const id_t* a, const id_t* b) const {
+    for (int k = 1; k < keys_; ++k) {
+      const int c = order_[k];
+      if (a[c] != b[c]) return a[c] < b[c] ? -1 : 1;
+    }
+    return 0;
+  }
+
+  void build() {
+    const std::size_t n = set_->size();
+    const int first = order_[0];
+    const std::size_t width = static_cast<std::size_t>(arity_);
+    id_t top = 0;
+    for (std::size_t r = 0; r < n; ++r) top = std::max(top, set_->row(r)[first]);
+    offsets_.assign(n == 0 ? 1 : static_cast<std::size_t>(top) + 2, 0);
+    for (std::size_t r = 0; r < n; ++r) ++offsets_[static_cast<std::size_t>(set_->row(r)[first]) + 1];
+    for (std::size_t k = 1; k < offsets_.size(); ++k) offsets_[k] += offsets_[k - 1];
+    std::vector<std::uint32_t> at(offsets_.begin(), offsets_.end() - 1), order(n);
+    for (std::size_t r = 0; r < n; ++r) order[at[set_->row(r)[first]]++] = static_cast<std::uint32_t>(r);
+    auto less = [&](std::uint32_t a, std::uint32_t b) {
+      const id_t *x = set_->row(a), *y = set_->row(b);
+      for (int k = 1; k < arity_; ++k)
+        if (x[order_[k]] != y[order_[k]]) return x[order_[k]] < y[order_[k]];
+      return false;
+    };
+    for (std::size_t g = 0; g + 1 < offsets_.size(); ++g)
+      if (offsets_[g + 1] - offsets_[g] > 1)
+        std::sort(order.begin() + offsets_[g], order.begin() + offsets_[g + 1], less);
+    rows_.resize(n * width);
+    for (std::size_t r = 0; r < n; ++r) std::copy_n(set_->row(order[r]), width, rows_.data() + r * width);
+    built_rows_ = n;
+    built_clears_ = set_->clears();
+  }
+
+  const tuple_set* set_;
+  int arity_;
+  unsigned mask_;
+  int keys_ = 0;
+  int order_[max_arity]{};  // the key columns (ascending), then the others
+  std::size_t built_rows_ = 0, built_clears_ = 0;
+  detail::large_vector<id_t> rows_;
+  // the first key column's id -> its first row; one past the largest id at the end
+  detail::large_vector<std::uint32_t> offsets_;
 };
 
 }  // namespace tensorlogic::logic
