@@ -1,25 +1,27 @@
-// Datalog benchmarks: transitive closure and same generation on random directed graphs (n nodes, m edges) and on
-// chains, solved by tl::logic::solve (bit-matrix and hash-join kernels; bitmatrix_kokkos, hashjoin_kokkos: the same
-// kernels as Kokkos kernels in the default execution space; hashjoin_kokkos_whole: that hash join with each join's
-// derived tuples buffered whole instead of in chunks), with gringo (Debian's grounder, which
-// evaluates stratified programs while grounding) on the same facts when it is on the PATH, and Soufflé when the
-// SOUFFLE environment variable names its binary. Each engine case reports facts derived, seconds per solve (the
-// benchmark's time), the database's bytes after solving, and the process's peak resident memory so far.
+// Datalog benchmarks: transitive closure on random directed graphs (n nodes, m edges) and on chains, same generation
+// on random directed graphs and on random forests, solved by tl::logic::solve (bit-matrix and hash-join kernels;
+// bitmatrix_kokkos, hashjoin_kokkos: the same kernels as Kokkos kernels in the default execution space;
+// hashjoin_kokkos_whole: that hash join with each join's derived tuples buffered whole instead of in chunks), with
+// gringo (Debian's grounder, which evaluates stratified programs while grounding) on the same facts when it is on the
+// PATH, and Soufflé when the SOUFFLE environment variable names its binary. Each engine case reports facts derived,
+// seconds per solve (the benchmark's time), the database's bytes after solving, and the process's peak resident
+// memory so far.
 //
 //   bench_logic_closure --benchmark_filter=closure
 //   SOUFFLE=/path/to/souffle bench_logic_closure --benchmark_filter=closure
-//   SOUFFLE=/path/to/souffle SOUFFLE_COMPILED=1 bench_logic_closure --benchmark_filter=closure
+//   SOUFFLE=/path/to/souffle SOUFFLE_COMPILED=1 bench_logic_closure --benchmark_filter='^(closure|same_generation)/'
 //
-// Soufflé gets the same edges (Edge.facts) and the same two rules, with .printsize Path, so it counts the closure
-// and writes nothing. closure/souffle/<graph> times one interpreted run, `souffle -j1 -F dir closure.dl`;
-// with SOUFFLE_COMPILED set (any value), closure/souffle_compiled/<graph> also times the program compiled by
-// Soufflé: `souffle -o binary closure.dl` once per process, untimed, then `binary -j1 -F dir` per iteration. Both
-// times are the whole process (start, reading the facts, the fixpoint), wall clock; "cpu_ms" is that process's
-// user + system time (the figure to compare with the engine cases' CPU column on a busy machine), "facts" the
-// size Soufflé printed and "peak_rss_MB" that process's own peak resident memory (each Soufflé process is started
-// and measured by a fresh copy of this program, `bench_logic_closure --measure program args...`).
+// Soufflé gets the same facts (Edge.facts, Par.facts) and the same rules, with .printsize on the derived relation,
+// so it counts it and writes nothing. <program>/souffle/<graph> times one interpreted run,
+// `souffle -j1 -F dir program.dl`; with SOUFFLE_COMPILED set (any value), <program>/souffle_compiled/<graph> also
+// times the program compiled by Soufflé: `souffle -o binary program.dl` once per process and program, untimed, then
+// `binary -j1 -F dir` per iteration. Both times are the whole process (start, reading the facts, the fixpoint), wall
+// clock; "cpu_ms" is that process's user + system time (the figure to compare with the engine cases' CPU column on a
+// busy machine), "facts" the size Soufflé printed and "peak_rss_MB" that process's own peak resident memory (each
+// Soufflé process is started and measured by a fresh copy of this program,
+// `bench_logic_closure --measure program args...`).
 //
-// One thread. Facts files and the compiled Soufflé program go to $TMPDIR (or /tmp).
+// One thread. Facts files and the compiled Soufflé programs go to $TMPDIR (or /tmp).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -31,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -137,13 +140,34 @@ bool on_path(const char* tool) {
   return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-// gringo: the closure as an ASP program whose atoms are all hidden (#show.), so it computes and prints nothing.
-void gringo_case(benchmark::State& state, const edges_t& edges, const std::string& name) {
-  const std::string file = temp_dir() + "/tensorlogic_bench_" + name + ".lp";
+// A program as the external engines get it: Soufflé's text (.printsize on the output relation) and gringo's (all
+// atoms hidden with #show., so gringo computes the model and prints nothing), with the input relation's name.
+struct external_program {
+  const char* stem;     // file names: closure, same_generation
+  const char* input;    // Soufflé's input relation, read from <input>.facts
+  const char* output;   // the relation whose size Soufflé prints
+  const char* souffle;  // Soufflé's declarations and rules
+  const char* asp;      // gringo's rules
+  const char* asp_fact; // gringo's name for the input relation
+};
+constexpr external_program closure_text{
+    "closure", "Edge", "Path",
+    ".decl Edge(x: number, y: number)\n.input Edge\n.decl Path(x: number, y: number)\n.printsize Path\n"
+    "Path(x, y) :- Edge(x, y).\nPath(x, z) :- Path(x, y), Edge(y, z).\n",
+    "path(X,Y) :- edge(X,Y).\npath(X,Z) :- path(X,Y), edge(Y,Z).\n#show.\n", "edge"};
+constexpr external_program same_generation_text{
+    "same_generation", "Par", "SG",
+    ".decl Par(x: number, y: number)\n.input Par\n.decl SG(x: number, y: number)\n.printsize SG\n"
+    "SG(x, y) :- Par(x, p), Par(y, p), x != y.\nSG(x, y) :- Par(x, p), SG(p, q), Par(y, q).\n",
+    "sg(X,Y) :- par(X,P), par(Y,P), X != Y.\nsg(X,Y) :- par(X,P), sg(P,Q), par(Y,Q).\n#show.\n", "par"};
+
+void gringo_case(benchmark::State& state, const external_program& prog, const edges_t& edges,
+                 const std::string& name) {
+  const std::string file = temp_dir() + "/tensorlogic_bench_" + prog.stem + "_" + name + ".lp";
   {
     std::ofstream f(file);
-    f << "path(X,Y) :- edge(X,Y).\npath(X,Z) :- path(X,Y), edge(Y,Z).\n#show.\n";
-    for (auto [a, b] : edges) f << "edge(" << a << "," << b << ").\n";
+    f << prog.asp;
+    for (auto [a, b] : edges) f << prog.asp_fact << "(" << a << "," << b << ").\n";
   }
   run_external(state, "gringo --text " + file + " > /dev/null");
 }
@@ -239,25 +263,28 @@ std::string joined(const std::vector<std::string>& args) {
   return s;
 }
 
-// Soufflé on the same edges: counts the closure with .printsize (see the header comment).
-void souffle_case(benchmark::State& state, const edges_t& edges, const std::string& name, bool compiled) {
+// Soufflé on the same facts: counts the output relation with .printsize (see the header comment).
+void souffle_case(benchmark::State& state, const external_program& prog, const edges_t& edges,
+                  const std::string& name, bool compiled) {
   const std::string souffle = std::getenv("SOUFFLE");
-  const std::string dir = temp_dir() + "/tensorlogic_bench_" + name;
+  const std::string stem = prog.stem;
+  const std::string dir = temp_dir() + "/tensorlogic_bench_" + stem + "_" + name;
+  const std::string source = dir + "/" + stem + ".dl";
   std::system(("mkdir -p " + dir).c_str());
   {
-    std::ofstream f(dir + "/Edge.facts");
+    std::ofstream f(dir + "/" + prog.input + ".facts");
     for (auto [a, b] : edges) f << a << "\t" << b << "\n";
-    std::ofstream d(dir + "/closure.dl");
-    d << ".decl Edge(x: number, y: number)\n.input Edge\n.decl Path(x: number, y: number)\n.printsize Path\n"
-         "Path(x, y) :- Edge(x, y).\nPath(x, z) :- Path(x, y), Edge(y, z).\n";
+    std::ofstream d(source);
+    d << prog.souffle;
   }
-  std::vector<std::string> command{souffle, "-j1", "-F", dir, dir + "/closure.dl"};
+  std::vector<std::string> command{souffle, "-j1", "-F", dir, source};
   if (compiled) {
     // The program text is the same for every graph: compile it once per process.
-    const std::string binary = temp_dir() + "/tensorlogic_bench_closure_souffle";
-    static const bool built = run_process({souffle, "-o", binary, dir + "/closure.dl"}).ok;
-    if (!built) {
-      state.SkipWithError(("failed: " + souffle + " -o " + binary + " " + dir + "/closure.dl").c_str());
+    const std::string binary = temp_dir() + "/tensorlogic_bench_" + stem + "_souffle";
+    static std::map<std::string, bool> built;
+    if (!built.count(stem)) built[stem] = run_process({souffle, "-o", binary, source}).ok;
+    if (!built[stem]) {
+      state.SkipWithError(("failed: " + souffle + " -o " + binary + " " + source).c_str());
       return;
     }
     command = {binary, "-j1", "-F", dir};
@@ -270,14 +297,34 @@ void souffle_case(benchmark::State& state, const edges_t& edges, const std::stri
       break;
     }
     state.SetIterationTime(r.seconds);
-    const std::size_t at = r.out.find("Path\t");
-    facts = at == std::string::npos ? -1 : std::strtod(r.out.c_str() + at + 5, nullptr);
+    const std::string label = std::string(prog.output) + "\t";
+    const std::size_t at = r.out.find(label);
+    facts = at == std::string::npos ? -1 : std::strtod(r.out.c_str() + at + label.size(), nullptr);
     cpu = r.cpu_seconds;
     peak = r.peak_rss_mb;
   }
   state.counters["facts"] = facts;
   state.counters["cpu_ms"] = cpu * 1e3;
   state.counters["peak_rss_MB"] = peak;
+}
+
+// gringo (when on the PATH) and Soufflé (when SOUFFLE names it; compiled too when SOUFFLE_COMPILED is set) on the
+// same facts, as <stem>/gringo/<name>, <stem>/souffle/<name>, <stem>/souffle_compiled/<name>.
+void register_external(const external_program& prog, const edges_t& edges, const std::string& name) {
+  const std::string family = std::string(prog.stem) + "/";
+  if (on_path("gringo"))
+    benchmark::RegisterBenchmark((family + "gringo/" + name).c_str(), [=, &prog](benchmark::State& s) {
+      gringo_case(s, prog, edges, name);
+    })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+  if (!std::getenv("SOUFFLE")) return;
+  for (bool compiled : {false, true}) {
+    if (compiled && !std::getenv("SOUFFLE_COMPILED")) continue;
+    benchmark::RegisterBenchmark((family + (compiled ? "souffle_compiled/" : "souffle/") + name).c_str(),
+                                 [=, &prog](benchmark::State& s) { souffle_case(s, prog, edges, name, compiled); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
+  }
 }
 
 struct graph_case {
@@ -312,31 +359,25 @@ void register_all() {
     benchmark::RegisterBenchmark(("closure/hashjoin_kokkos_whole/" + name).c_str(), [=](benchmark::State& s) {
       run_engine(s, closure, Edge, Path, edges, n, false, true, std::size_t{1} << 40);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
-    if (on_path("gringo"))
-      benchmark::RegisterBenchmark(("closure/gringo/" + name).c_str(), [=](benchmark::State& s) {
-        gringo_case(s, edges, name);
-      })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
-    if (std::getenv("SOUFFLE"))
-      benchmark::RegisterBenchmark(("closure/souffle/" + name).c_str(), [=](benchmark::State& s) {
-        souffle_case(s, edges, name, false);
-      })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
-    if (std::getenv("SOUFFLE") && std::getenv("SOUFFLE_COMPILED"))
-      benchmark::RegisterBenchmark(("closure/souffle_compiled/" + name).c_str(), [=](benchmark::State& s) {
-        souffle_case(s, edges, name, true);
-      })->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+    register_external(closure_text, edges, name);
   }
-  for (std::uint32_t n : {1000u, 2000u, 5000u}) {
-    const edges_t par = random_parents(n, 7);
-    benchmark::RegisterBenchmark(("same_generation/hashjoin/n" + std::to_string(n)).c_str(), [=](benchmark::State& s) {
+  // Same generation on the sweep's random directed graphs (m = 1.25 n, the closure's edges as Par), then on random
+  // forests with a few cross links.
+  auto same_generation_cases = [](const std::string& name, const edges_t& par, std::uint32_t n) {
+    benchmark::RegisterBenchmark(("same_generation/hashjoin/" + name).c_str(), [=](benchmark::State& s) {
       run_engine(s, same_generation, Par, SG, par, n, true);
     })->Unit(benchmark::kMillisecond)->Iterations(1);
-    benchmark::RegisterBenchmark(("same_generation/hashjoin_kokkos/n" + std::to_string(n)).c_str(),
-                                 [=](benchmark::State& s) {
-                                   run_engine(s, same_generation, Par, SG, par, n, true, true);
-                                 })
-        ->Unit(benchmark::kMillisecond)
-        ->Iterations(1);
+    benchmark::RegisterBenchmark(("same_generation/hashjoin_kokkos/" + name).c_str(), [=](benchmark::State& s) {
+      run_engine(s, same_generation, Par, SG, par, n, true, true);
+    })->Unit(benchmark::kMillisecond)->Iterations(1);
+    register_external(same_generation_text, par, name);
+  };
+  for (std::uint32_t n : {1000u, 2000u, 5000u, 10000u}) {
+    const std::size_t m = std::size_t{n} * 5 / 4;
+    same_generation_cases("n" + std::to_string(n) + "_m" + std::to_string(m), random_edges(n, m, 2026), n);
   }
+  for (std::uint32_t n : {1000u, 2000u, 5000u})
+    same_generation_cases("forest" + std::to_string(n), random_parents(n, 7), n);
 }
 }  // namespace
 

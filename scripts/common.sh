@@ -20,6 +20,7 @@ TENSORLOGIC_PACKAGES=(
   g++
   cmake
   clang  # the tests' second front end (ctest -L clang)
+  gringo  # the Datalog benchmark's side-by-side grounder (bench_logic_closure)
 )
 
 tensorlogic_package_installed() {
