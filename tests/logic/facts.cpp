@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <fstream>
 #include <random>
 #include <set>
@@ -207,11 +208,27 @@ TEST_CASE("tuple sets past 2 MiB: growth moves slots without rows; large arrays 
   std::set<std::pair<tl::logic::id_t, tl::logic::id_t>> ref;
   std::mt19937_64 g(21);
   std::size_t disagreements = 0;
+  tl::logic::column_index by_first(s, 0b01);  // synced as the set grows: its arrays pass 2 MiB too
   for (int k = 0; k < 700000; ++k) {
     const tl::logic::id_t t[2] = {static_cast<tl::logic::id_t>(g() % 3000), static_cast<tl::logic::id_t>(g() % 3000)};
     disagreements += s.insert(t) != ref.insert({t[0], t[1]}).second;
+    if (k % 100000 == 0) by_first.sync();
   }
   CHECK(disagreements == 0);
+  by_first.sync();
+  std::size_t index_wrong = 0;
+  for (tl::logic::id_t a = 0; a < 3000; a += 37) {
+    std::vector<std::size_t> got, want;
+    const tl::logic::id_t key[2] = {a, 0};
+    by_first.for_each(key, [&](std::size_t row) {
+      got.push_back(row);
+      return true;
+    });
+    for (std::size_t r = 0; r < s.size(); ++r)
+      if (s.row(r)[0] == a) want.push_back(r);
+    index_wrong += got != want;
+  }
+  CHECK(index_wrong == 0);
   REQUIRE(ref.size() > 500000);
   CHECK(s.size() == ref.size());
   std::size_t found = 0, wrong = 0;
@@ -229,4 +246,72 @@ TEST_CASE("tuple sets past 2 MiB: growth moves slots without rows; large arrays 
   CHECK(big[12345] == 7);
   tl::logic::detail::large_vector<std::uint64_t> small(100, 3);  // an ordinary allocation
   CHECK(small[99] == 3);
+}
+
+TEST_CASE("mapped arrays grow keeping their elements, zero the new ones, and stay 2 MiB-aligned", "[logic]") {
+  using tl::logic::detail::mapped_array;
+  const auto aligned = [](const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) % (std::uintptr_t{2} << 20) == 0;
+  };
+  // every element i < n is f(i), every one from n to the end 0
+  const auto holds = [](const mapped_array<std::uint64_t>& a, std::size_t n) {
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) bad += a[i] != (i < n ? i * 3 + 1 : 0);
+    return bad;
+  };
+  mapped_array<std::uint64_t> a(100);  // on the heap
+  CHECK(holds(a, 0) == 0);
+  for (std::size_t i = 0; i < 100; ++i) a[i] = i * 3 + 1;
+  a.grow(1000);
+  CHECK(a.size() == 1000);
+  CHECK(holds(a, 100) == 0);
+  std::size_t filled = 100;
+  std::vector<mapped_array<std::uint64_t>> neighbours;
+  // From the heap to a block (4 MiB), then doublings with a fresh block allocated after each, so that the growths go
+  // both ways: extended in place, or moved to another range.
+  for (std::size_t n = std::size_t{1} << 19; n <= (std::size_t{1} << 22); n *= 2) {
+    a.grow(n);
+    REQUIRE(a.size() == n);
+    CHECK(aligned(a.data()));
+    CHECK(holds(a, filled) == 0);
+    for (std::size_t i = filled; i < n / 2 + 7; ++i) a[i] = i * 3 + 1;
+    filled = n / 2 + 7;
+    neighbours.emplace_back(std::size_t{1} << 18);
+    neighbours.back()[5] = 9;
+  }
+  CHECK(holds(a, filled) == 0);
+  for (const auto& b : neighbours) CHECK(b[5] == 9);
+  mapped_array<std::uint64_t> c = a;  // a copy, its own block
+  CHECK(c.data() != a.data());
+  CHECK(holds(c, filled) == 0);
+  c[0] = 77;
+  CHECK(a[0] == 1);
+  mapped_array<std::uint64_t> d = std::move(c);
+  CHECK(d[0] == 77);
+  CHECK(d.size() == a.size());
+}
+
+TEST_CASE("tuple sets grow correctly when their tuples crowd the end of the table and wrap around", "[logic]") {
+  // Ids whose hashes put them in the last sixteenth of the table at every size: the clusters are long and run past
+  // the end to the start, which a doubling in place must handle (checked against std::set after each growth).
+  tl::logic::tuple_set s(1);
+  std::set<tl::logic::id_t> ref;
+  std::vector<tl::logic::id_t> crowd, other;
+  for (tl::logic::id_t v = 0; crowd.size() < 20000; ++v)
+    ((tl::logic::detail::hash_columns(&v, 1, 1) >> 60) == 15 ? crowd : other).push_back(v);
+  std::size_t wrong = 0, checks = 0;
+  for (std::size_t k = 0; k < crowd.size(); ++k) {
+    wrong += s.insert(&crowd[k]) != ref.insert(crowd[k]).second;
+    wrong += s.insert(&crowd[k / 2]);  // present already
+    if ((k & (k - 1)) == 0 || k + 1 == crowd.size()) {  // at powers of two and at the end: every lookup
+      for (tl::logic::id_t v : crowd) wrong += s.contains(&v) != (ref.count(v) == 1);
+      for (std::size_t j = 0; j < 2000; ++j) wrong += s.contains(&other[j]);
+      ++checks;
+    }
+  }
+  CHECK(checks > 10);
+  CHECK(wrong == 0);
+  CHECK(s.size() == crowd.size());
+  tl::logic::tuple_set copy = s;
+  for (std::size_t j = 0; j < crowd.size(); j += 97) CHECK(copy.contains(&crowd[j]));
 }

@@ -269,8 +269,9 @@ void attention_backward_pass(const ViewQ& q, const ViewK& k, const ViewV& v, con
   same_shape("dK", dk, "K", k);
   same_shape("dV", dv, "V", v);
   const long heads = static_cast<long>(q.extent(0)), sq = static_cast<long>(q.extent(1));
-  const long sk = static_cast<long>(k.extent(1)), d = static_cast<long>(q.extent(2));
-  const long e = static_cast<long>(v.extent(2));
+  const long sk = static_cast<long>(k.extent(1));
+  // d and e go only to the vendor-GEMM path, which some instantiations compile out
+  [[maybe_unused]] const long d = static_cast<long>(q.extent(2)), e = static_cast<long>(v.extent(2));
   const int mask = static_cast<int>(options.mask);
   using memory_space = typename ViewO::memory_space;
   using exec_space = typename ViewO::execution_space;

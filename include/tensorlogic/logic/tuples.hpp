@@ -9,9 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
+#include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -97,6 +101,133 @@ struct large_array_allocator {
 template <class T>
 using large_vector = std::vector<T, large_array_allocator<T>>;
 
+// Blocks for mapped_array (below): zero-filled, 2 MiB-aligned; on Linux each its own anonymous mapping, advised to use
+// transparent huge pages.
+inline void* map_block(const std::size_t bytes) {
+  constexpr std::size_t huge = std::size_t{2} << 20;
+#if defined(__linux__)
+  const std::size_t span = bytes + huge;
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t a = (b + huge - 1) / huge * huge;
+  if (a > b) munmap(p, a - b);
+  if (b + span > a + bytes) munmap(reinterpret_cast<void*>(a + bytes), b + span - (a + bytes));
+  advise_huge_pages(reinterpret_cast<void*>(a), bytes);
+  return reinterpret_cast<void*>(a);
+#else
+  void* p = std::aligned_alloc(huge, bytes);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  return p;
+#endif
+}
+inline void unmap_block(void* p, const std::size_t bytes) {
+#if defined(__linux__)
+  munmap(p, bytes);
+#else
+  (void)bytes;
+  std::free(p);
+#endif
+}
+// Makes a block of `bytes` from map_block `larger` (zero beyond `bytes`) without copying it: extended where it lies
+// if the addresses after it are free, else its pages moved by the kernel into a fresh 2 MiB-aligned range. Null
+// where that cannot be done (the caller copies).
+inline void* remap_block(void* p, const std::size_t bytes, const std::size_t larger) {
+#if defined(__linux__) && defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
+  constexpr std::size_t huge = std::size_t{2} << 20;
+  void* q = mremap(p, bytes, larger, 0);
+  if (q == MAP_FAILED) {
+    const std::size_t span = larger + huge;
+    void* r = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) return nullptr;
+    const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(r);
+    const std::uintptr_t a = (b + huge - 1) / huge * huge;
+    if (a > b) munmap(r, a - b);
+    if (b + span > a + larger) munmap(reinterpret_cast<void*>(a + larger), b + span - (a + larger));
+    q = mremap(p, bytes, larger, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(a));
+    if (q == MAP_FAILED) {
+      munmap(reinterpret_cast<void*>(a), larger);
+      return nullptr;
+    }
+  }
+  advise_huge_pages(q, larger);
+  return q;
+#else
+  (void)p;
+  (void)bytes;
+  (void)larger;
+  return nullptr;
+#endif
+}
+
+// A zero-filled array of a trivially copyable T whose grow(n) keeps its elements and zero-fills the new ones. Arrays
+// of 2 MiB or more are blocks of their own (map_block), which on Linux grow by mremap: the kernel extends the block or
+// moves its pages into a larger range, so a growth copies nothing and the old and the new array are never in memory
+// together (a hash table's doubling peaks at the new table, not at the old and the new one; rows grow without a
+// copy). Smaller arrays live on the heap.
+template <class T>
+class mapped_array {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  mapped_array() = default;
+  explicit mapped_array(const std::size_t n) { grow(n); }
+  mapped_array(const mapped_array& o) : mapped_array(o.n_) {
+    if (o.n_ > 0) std::memcpy(p_, o.p_, bytes_of(o.n_));
+  }
+  mapped_array(mapped_array&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  mapped_array& operator=(mapped_array o) noexcept {
+    swap(o);
+    return *this;
+  }
+  ~mapped_array() { release(p_, n_); }
+  void swap(mapped_array& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+  }
+
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  std::size_t size() const { return n_; }
+  T& operator[](const std::size_t i) { return p_[i]; }
+  const T& operator[](const std::size_t i) const { return p_[i]; }
+
+  void grow(const std::size_t n) {
+    if (n <= n_) return;
+    if (!large(n)) {
+      void* q = std::realloc(p_, bytes_of(n));
+      if (!q) throw std::bad_alloc();
+      std::memset(static_cast<char*>(q) + bytes_of(n_), 0, bytes_of(n) - bytes_of(n_));
+      p_ = static_cast<T*>(q);
+    } else if (void* q = large(n_) ? remap_block(p_, block_bytes(n_), block_bytes(n)) : nullptr) {
+      p_ = static_cast<T*>(q);
+    } else {
+      T* fresh = static_cast<T*>(map_block(block_bytes(n)));
+      if (n_ > 0) std::memcpy(fresh, p_, bytes_of(n_));
+      release(p_, n_);
+      p_ = fresh;
+    }
+    n_ = n;
+  }
+
+ private:
+  static constexpr std::size_t huge = std::size_t{2} << 20;
+  static std::size_t bytes_of(const std::size_t n) { return n * sizeof(T); }
+  static bool large(const std::size_t n) { return bytes_of(n) >= huge; }
+  static std::size_t block_bytes(const std::size_t n) { return (bytes_of(n) + huge - 1) / huge * huge; }
+  static void release(T* p, const std::size_t n) {
+    if (!p) return;
+    if (large(n))
+      unmap_block(p, block_bytes(n));
+    else
+      std::free(p);
+  }
+
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
 // Open-addressing tables stay at most 70% full.
 inline bool over_load(std::size_t entries, std::size_t slots) { return 10 * entries > 7 * slots; }
 inline std::size_t table_size_for(std::size_t n) {
@@ -114,14 +245,14 @@ class tuple_set {
     if (arity < 1 || arity > max_arity)
       throw error("a relation's arity must be between 1 and " + std::to_string(max_arity) + ", got " +
                   std::to_string(arity));
-    slots_.assign(16, 0);
   }
 
   int arity() const { return arity_; }
   std::size_t size() const { return rows_; }
   bool empty() const { return rows_ == 0; }
   const id_t* row(std::size_t r) const { return data_.data() + r * static_cast<std::size_t>(arity_); }
-  const detail::large_vector<id_t>& data() const { return data_; }
+  // The rows, one after another.
+  std::span<const id_t> data() const { return {data_.data(), rows_ * static_cast<std::size_t>(arity_)}; }
 
   // Adds the tuple if absent; true if it was new.
   bool insert(const id_t* t) { return insert_hashed(t, hash_of(t)); }
@@ -137,8 +268,8 @@ class tuple_set {
         return false;
       s = (s + 1) & mask;
     }
-    data_.insert(data_.end(), t, t + arity_);
-    slots_[s] = tag | static_cast<std::uint64_t>(++rows_);
+    push_row(t);
+    slots_[s] = tag | static_cast<std::uint64_t>(rows_);
     return true;
   }
   bool insert(std::initializer_list<id_t> t) {
@@ -156,10 +287,9 @@ class tuple_set {
 
   // Appends a tuple the caller knows is absent; the hash table is rebuilt on the next insert or lookup.
   void append_distinct(const id_t* t) {
-    data_.insert(data_.end(), t, t + arity_);
-    ++rows_;
+    push_row(t);
     if (hashed_) {
-      slots_ = detail::large_vector<std::uint64_t>();
+      slots_ = detail::mapped_array<std::uint64_t>();
       hashed_ = false;
     }
   }
@@ -179,16 +309,16 @@ class tuple_set {
   }
 
   void reserve(std::size_t n) {
-    data_.reserve(n * static_cast<std::size_t>(arity_));
+    reserve_rows(n);
     if (hashed_ && detail::table_size_for(n) > slots_.size()) rehash(detail::table_size_for(n));
   }
   // Room for n rows without touching the hash table (for a run of append_distinct).
-  void reserve_rows(std::size_t n) { data_.reserve(n * static_cast<std::size_t>(arity_)); }
+  void reserve_rows(std::size_t n) { data_.grow(n * static_cast<std::size_t>(arity_)); }
+  // Empties the set (its rows' storage kept).
   void clear() {
-    data_.clear();
     rows_ = 0;
     ++clears_;
-    slots_.assign(16, 0);
+    slots_ = detail::mapped_array<std::uint64_t>(16);
     hashed_ = true;
   }
 
@@ -200,12 +330,12 @@ class tuple_set {
       return std::lexicographical_compare(row(a), row(a) + arity_, row(b), row(b) + arity_);
     });
     std::vector<id_t> out;
-    out.reserve(data_.size());
+    out.reserve(rows_ * static_cast<std::size_t>(arity_));
     for (std::size_t r : order) out.insert(out.end(), row(r), row(r) + arity_);
     return out;
   }
 
-  std::size_t bytes() const { return data_.capacity() * sizeof(id_t) + slots_.capacity() * sizeof(std::uint64_t); }
+  std::size_t bytes() const { return data_.size() * sizeof(id_t) + slots_.size() * sizeof(std::uint64_t); }
   // How many times clear() ran (with size(), tells a sorted index whether its rows are still the set's).
   std::size_t clears() const { return clears_; }
 
@@ -219,22 +349,46 @@ class tuple_set {
   static void check_table_size(const std::size_t n) {
     if (n > (std::size_t{1} << 32)) throw error("a relation grew past 2^31 tuples");
   }
+  // Appends a row (the rows' array doubles when full; see mapped_array).
+  void push_row(const id_t* t) {
+    if (rows_ >= max_rows) throw error("a relation grew past 2^31 tuples");
+    const std::size_t a = static_cast<std::size_t>(arity_), at = rows_ * a;
+    if (at + a > data_.size()) data_.grow(std::max<std::size_t>(64 * a, 2 * data_.size()));
+    std::copy(t, t + a, data_.data() + at);
+    ++rows_;
+  }
+  // Doubles the table in place (its second half zero; see mapped_array), each slot moved from its position in the
+  // first half to its place in the doubled table, marked by `moved` in the row number's top bit (free: row + 1 is
+  // below 2^31). Slot i's entry, unless moved, is taken out and placed at the first slot from its new home that
+  // holds no moved entry; if that slot holds an entry not yet moved, that entry is taken out and placed in turn.
+  // Moved entries never move again, so every one keeps the probe sequence from its home to its slot unbroken, and
+  // the positions come from the hash's top bits that the slot keeps: no row is read. The new homes are about twice
+  // the old positions, so the pass walks the table in order.
   void grow() {
-    const std::size_t n = slots_.size() * 2;
+    const std::size_t old = slots_.size(), n = old * 2;
     check_table_size(n);
-    detail::large_vector<std::uint64_t> fresh(n, 0);
+    slots_.grow(n);
+    std::uint64_t* t = slots_.data();
     const std::size_t mask = n - 1;
-    for (const std::uint64_t v : slots_)
-      if (v != 0) {
+    constexpr std::uint64_t moved = std::uint64_t{1} << 31;
+    for (std::size_t i = 0; i < old; ++i) {
+      std::uint64_t v = t[i];
+      if (v == 0 || (v & moved)) continue;
+      t[i] = 0;
+      for (;;) {
         std::size_t s = home(v, n);
-        while (fresh[s] != 0) s = (s + 1) & mask;
-        fresh[s] = v;
+        while (t[s] & moved) s = (s + 1) & mask;
+        const std::uint64_t d = t[s];
+        t[s] = v | moved;
+        if (d == 0) break;
+        v = d;
       }
-    slots_.swap(fresh);
+    }
+    for (std::size_t i = 0; i < n; ++i) t[i] &= ~moved;
   }
   void rehash(std::size_t n) const {
     check_table_size(n);
-    detail::large_vector<std::uint64_t> fresh(n, 0);
+    detail::mapped_array<std::uint64_t> fresh(n);
     const std::size_t mask = n - 1;
     for (std::size_t r = 0; r < rows_; ++r) {
       const std::uint64_t h = detail::hash_columns(row(r), arity_, full_mask());
@@ -246,14 +400,15 @@ class tuple_set {
     hashed_ = true;
   }
 
+  static constexpr std::size_t max_rows = (std::size_t{1} << 31) - 2;
   int arity_;
   std::size_t rows_ = 0, clears_ = 0;
-  detail::large_vector<id_t> data_;
+  detail::mapped_array<id_t> data_;  // rows_ * arity_ ids in use
   // The high 32 bits of a tuple's hash (its position's bits and a tag that rejects most mismatches without reading
   // the row), and row + 1 in the low 32 bits; 0 = empty.
   static constexpr std::uint64_t tag_mask = 0xffffffff00000000ULL;
   std::size_t slot_row(std::size_t s) const { return static_cast<std::size_t>(slots_[s] & 0xffffffffULL) - 1; }
-  mutable detail::large_vector<std::uint64_t> slots_;
+  mutable detail::mapped_array<std::uint64_t> slots_{16};
   mutable bool hashed_ = true;                // false after append_distinct until the next rehash
 };
 
@@ -268,7 +423,7 @@ class column_index {
   void sync() {
     const std::size_t n = set_->size();
     if (indexed_ == n) return;
-    next_.resize(n, none);
+    if (n > next_.size()) next_.grow(std::max(n, 2 * next_.size()));
     for (std::size_t r = indexed_; r < n; ++r) add(r);
     indexed_ = n;
   }
@@ -284,8 +439,8 @@ class column_index {
   }
 
   std::size_t bytes() const {
-    return slots_.capacity() * sizeof(std::uint32_t) + next_.capacity() * sizeof(std::uint32_t) +
-           buckets_.capacity() * sizeof(bucket_t);
+    return slots_.capacity() * sizeof(std::uint32_t) + next_.size() * sizeof(std::uint32_t) +
+           buckets_.size() * sizeof(bucket_t);
   }
 
  private:
@@ -307,7 +462,8 @@ class column_index {
 
   void add(std::size_t r) {
     const id_t* t = set_->row(r);
-    if (detail::over_load(buckets_.size() + 1, slots_.size())) rehash(slots_.size() * 2);
+    next_[r] = none;
+    if (detail::over_load(n_buckets_ + 1, slots_.size())) rehash(slots_.size() * 2);
     const std::size_t m = slots_.size() - 1;
     std::size_t s = detail::hash_columns(t, set_->arity(), mask_) & m;
     while (slots_[s] != 0) {
@@ -319,14 +475,15 @@ class column_index {
       }
       s = (s + 1) & m;
     }
-    buckets_.push_back({static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(r)});
-    slots_[s] = static_cast<std::uint32_t>(buckets_.size());
+    if (n_buckets_ == buckets_.size()) buckets_.grow(std::max<std::size_t>(64, 2 * buckets_.size()));
+    buckets_[n_buckets_++] = {static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(r)};
+    slots_[s] = static_cast<std::uint32_t>(n_buckets_);
   }
 
   void rehash(std::size_t n) {
     detail::large_vector<std::uint32_t> fresh(n, 0);
     const std::size_t m = n - 1;
-    for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    for (std::size_t b = 0; b < n_buckets_; ++b) {
       std::size_t s = detail::hash_columns(set_->row(buckets_[b].first), set_->arity(), mask_) & m;
       while (fresh[s] != 0) s = (s + 1) & m;
       fresh[s] = static_cast<std::uint32_t>(b + 1);
@@ -336,10 +493,10 @@ class column_index {
 
   const tuple_set* set_;
   unsigned mask_;
-  std::size_t indexed_ = 0;
+  std::size_t indexed_ = 0, n_buckets_ = 0;
   detail::large_vector<std::uint32_t> slots_;  // bucket + 1
-  detail::large_vector<bucket_t> buckets_;
-  detail::large_vector<std::uint32_t> next_;  // row -> next row in its bucket
+  detail::mapped_array<bucket_t> buckets_;     // the first n_buckets_ in use
+  detail::mapped_array<std::uint32_t> next_;   // row -> next row in its bucket (rows < indexed_)
 };
 
 // A sorted index of a tuple set that does not change while it is read (in a solve: a relation the running stratum
