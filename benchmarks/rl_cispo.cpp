@@ -12,6 +12,10 @@
 // evaluations, in the same rotation (evaluation, loops, triad); and for CISPO stream_triad_bytes_per_second and
 // fraction_of_stream_triad, against the triad on arrays sized by STREAM's rule (each 4x the last-level cache).
 // BM_triad repeats the triad over its own 32 MB back to back: part of that stays in the L3 between runs.
+// BM_cispo_in_cache times the arithmetic alone: one prompt (16,384 tokens, 512 KB) whose data stay in the L2, the
+// library and the loops in turn, 200 rounds; ns_per_token and loops_ns_per_token are the best of each.
+// Built against an OpenMP Kokkos, the triads and both passes of the loops run on OpenMP's threads (OMP_NUM_THREADS),
+// as many as the library's kernels use, so every ratio compares the same number of cores.
 //
 //   bench_rl_cispo
 #include <benchmark/benchmark.h>
@@ -31,8 +35,7 @@ namespace tl = tensorlogic;
 namespace rl = tensorlogic::rl;
 
 namespace {
-constexpr std::size_t prompts = 64, completions = 16, tokens = 1024;
-constexpr std::size_t cells = prompts * completions * tokens;
+constexpr std::size_t completions = 16, tokens = 1024;
 constexpr double bytes_per_token = 4 * sizeof(double);
 constexpr double eps_max = 4.0;
 
@@ -57,6 +60,9 @@ struct triad_loop {
     double* __restrict x = a.data();
     const double* __restrict y = b.data();
     const double* __restrict z = c.data();
+#if defined(KOKKOS_ENABLE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
     for (std::size_t i = 0; i < n; ++i) x[i] = y[i] + s * z[i];
     benchmark::DoNotOptimize(a.data());
     benchmark::ClobberMemory();
@@ -75,7 +81,7 @@ double stream_triad_rate() {
 
 // The store for cispo_train with the benchmark's batch: lengths from a quarter of the row to all of it, logp in
 // [-3, -0.05], logp_old within 0.5 of it (at most -0.01), advantages in [-1.5, 1.5]; eps_max = 4.
-auto make_batch() {
+auto make_batch(const std::size_t prompts) {
   tl::store s(cispo_train, tl::extents(rl::p = prompts, rl::g = completions, rl::t = tokens));
   std::mt19937 gen(1);
   std::uniform_real_distribution<double> lp(-3.0, -0.05), d(-0.5, 0.5), a(-1.5, 1.5);
@@ -104,9 +110,12 @@ auto make_batch() {
 // sum of mask prompt_weight token_loss and grad(logp) = mask prompt_weight -(mask w advantage). Returns the loss.
 TENSORLOGIC_HOST_CLONES __attribute__((noinline)) double cispo_loops(
     const double* __restrict logp, const double* __restrict logp_old, const double* __restrict mask,
-    const double* __restrict adv, const double cap, double* __restrict comp_len, double* __restrict prompt_weight,
-    double* __restrict grad) {
+    const double* __restrict adv, const double cap, const std::size_t prompts, double* __restrict comp_len,
+    double* __restrict prompt_weight, double* __restrict grad) {
   constexpr std::size_t L = 8;
+#if defined(KOKKOS_ENABLE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
   for (std::size_t r = 0; r < prompts * completions; ++r) {
     const double* m = mask + r * tokens;
     double lane[L] = {};
@@ -128,8 +137,12 @@ TENSORLOGIC_HOST_CLONES __attribute__((noinline)) double cispo_loops(
   count = std::max(count, 1.0);
   for (std::size_t p = 0; p < prompts; ++p) prompt_weight[p] = 1.0 / (prompt_weight[p] * count);
 
-  double lane[L] = {};
+  double loss = 0.0;
+#if defined(KOKKOS_ENABLE_OPENMP)
+#pragma omp parallel for schedule(static) reduction(+ : loss)
+#endif
   for (std::size_t r = 0; r < prompts * completions; ++r) {
+    double lane[L] = {};
     const double a = adv[r], pw = prompt_weight[r / completions];
     const double* lp = logp + r * tokens;
     const double* lo = logp_old + r * tokens;
@@ -149,29 +162,50 @@ TENSORLOGIC_HOST_CLONES __attribute__((noinline)) double cispo_loops(
       lane[0] += agg * -(mwa * lp[t]);
       g[t] = agg * -mwa;
     }
+    for (std::size_t w = L / 2; w > 0; w /= 2)
+      for (std::size_t l = 0; l < w; ++l) lane[l] += lane[l + w];
+    loss += lane[0];
   }
-  for (std::size_t w = L / 2; w > 0; w /= 2)
-    for (std::size_t l = 0; l < w; ++l) lane[l] += lane[l + w];
-  return lane[0];
+  return loss;
 }
 
 // The loops' buffers and a call on a store's inputs.
 struct loops {
+  std::size_t prompts;
   std::vector<double> comp_len = std::vector<double>(prompts * completions);
   std::vector<double> prompt_weight = std::vector<double>(prompts);
-  std::vector<double> grad = std::vector<double>(cells);
+  std::vector<double> grad = std::vector<double>(prompts * completions * tokens);
   double loss = 0.0;
   template <class Store>
   void run(Store& s, const double cap = eps_max) {
     loss = cispo_loops(s[rl::logp].data(), s[rl::logp_old].data(), s[rl::mask].data(), s[rl::advantage].data(), cap,
-                       comp_len.data(), prompt_weight.data(), grad.data());
+                       prompts, comp_len.data(), prompt_weight.data(), grad.data());
     benchmark::DoNotOptimize(grad.data());
     benchmark::ClobberMemory();
   }
 };
 
+// A case's batch (the benchmark's argument is the number of prompts) and loops, and its timed evaluations.
+struct cispo_case {
+  std::size_t prompts, cells;
+  decltype(make_batch(1)) s;
+  loops h;
+  explicit cispo_case(const benchmark::State& state)
+      : prompts(static_cast<std::size_t>(state.range(0))),
+        cells(prompts * completions * tokens),
+        s(make_batch(prompts)),
+        h{prompts} {}
+  void evaluate() { tl::eval(cispo_train, s); }
+  void time(benchmark::State& state) {
+    for (auto _ : state) {
+      evaluate();
+      benchmark::DoNotOptimize(s[tl::grad(rl::logp)].data());
+    }
+  }
+};
+
 void BM_triad(benchmark::State& state) {
-  triad_loop triad(cells * bytes_per_token);
+  triad_loop triad(static_cast<double>(state.range(0) * completions * tokens) * bytes_per_token);
   for (auto _ : state) triad.run();
   state.counters["bytes_per_second"] = benchmark::Counter(triad.bytes(), benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -190,12 +224,11 @@ std::array<double, sizeof...(F)> best_alternated(const int reps, F&&... fs) {
 }
 
 void BM_cispo_forward_backward(benchmark::State& state) {
-  auto s = make_batch();
-  loops h;
-  for (auto _ : state) {
-    tl::eval(cispo_train, s);
-    benchmark::DoNotOptimize(s[tl::grad(rl::logp)].data());
-  }
+  cispo_case c(state);
+  auto& s = c.s;
+  auto& h = c.h;
+  const std::size_t cells = c.cells;
+  c.time(state);
   // the ratios, from the best of 10 timed evaluations, runs of the loops and triads over the same bytes, alternated
   const double bytes = cells * bytes_per_token;
   triad_loop triad(bytes);
@@ -213,8 +246,10 @@ void BM_cispo_forward_backward(benchmark::State& state) {
 }
 
 void BM_cispo_loops(benchmark::State& state) {
-  auto s = make_batch();
-  loops h;
+  cispo_case c(state);
+  auto& s = c.s;
+  auto& h = c.h;
+  const std::size_t cells = c.cells;
   // once against the library, at the benchmark's eps_max and at 1.2 (4 is never reached here: |logp - logp_old| <=
   // 0.5; 1.2 caps about a third of the tokens): the loss, and grad(logp) cell by cell
   for (const double cap : {eps_max, 1.2}) {
@@ -250,11 +285,26 @@ void BM_cispo_loops(benchmark::State& state) {
   state.counters["fraction_of_triad"] = bytes / best / triad_rate;
   state.counters["tokens"] = static_cast<double>(cells);
 }
+
+// The arithmetic alone: one prompt (16,384 tokens, 512 KB read and written) whose data stay in the L2 between runs,
+// the library and the loops in turn, 200 rounds: ns_per_token and loops_ns_per_token (the best of each), and
+// fraction_of_loops.
+void BM_cispo_in_cache(benchmark::State& state) {
+  cispo_case c(state);
+  c.time(state);
+  const auto [best, best_loops] = best_alternated(200, [&] { c.evaluate(); }, [&] { c.h.run(c.s); });
+  const auto cells = static_cast<double>(c.cells);
+  state.counters["ns_per_token"] = best * 1e9 / cells;
+  state.counters["loops_ns_per_token"] = best_loops * 1e9 / cells;
+  state.counters["fraction_of_loops"] = best_loops / best;
+  state.counters["tokens"] = cells;
+}
 }  // namespace
 
-BENCHMARK(BM_triad)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_cispo_forward_backward)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_cispo_loops)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_triad)->Arg(64)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cispo_forward_backward)->Arg(64)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cispo_loops)->Arg(64)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cispo_in_cache)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 int main(int argc, char** argv) {
   Kokkos::ScopeGuard guard(argc, argv);

@@ -2,7 +2,9 @@
 // rows longer than one block, masked and not, assigning and accumulating, against loops in double, and the cloned
 // host loops (flat maps, broadcast rows, whole reductions) computing exp against libm.
 #include <catch2/catch.hpp>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <tensorlogic/tensorlogic.hpp>
 
@@ -112,6 +114,11 @@ TEST_CASE("exp_shifted (the kernels' vector exp, the host's widest clone) agrees
   x.push_back(-std::numeric_limits<float>::infinity());
   x.push_back(std::numeric_limits<float>::infinity());
   x.push_back(std::numeric_limits<float>::quiet_NaN());
+  // far outside the range, where the lanes' reduction and scale are meaningless and only the selects at the end hold
+  for (const float big : {3e6f, 1e20f, 1e30f, std::numeric_limits<float>::max()}) {
+    x.push_back(big);
+    x.push_back(-big);
+  }
   t = x;
   const float shift = 0.75f;
   tl::exec::exp_shifted(t.data(), static_cast<long>(t.size()), shift);
@@ -135,6 +142,18 @@ TEST_CASE("exp_shifted (the kernels' vector exp, the host's widest clone) agrees
   xd.push_back(-std::numeric_limits<double>::infinity());
   xd.push_back(std::numeric_limits<double>::infinity());
   xd.push_back(std::numeric_limits<double>::quiet_NaN());
+  for (const double big : {5e15, 1e20, 1e300, std::numeric_limits<double>::max()}) {
+    xd.push_back(big);
+    xd.push_back(-big);
+  }
+  // and 100,000 random bit patterns: every magnitude, subnormal numbers, NaNs with payloads
+  std::uint64_t bits = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 100000; ++i) {
+    bits ^= bits << 13;
+    bits ^= bits >> 7;
+    bits ^= bits << 17;
+    xd.push_back(std::bit_cast<double>(bits));
+  }
   td = xd;
   tl::exec::exp_shifted(td.data(), static_cast<long>(td.size()), 1.0);
   double worst_d = 0.0;

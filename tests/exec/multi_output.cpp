@@ -4,10 +4,12 @@
 // loops with the fusion on and off at several shapes (one cell, rows shorter than a vector, rows split into chunks,
 // no per-row read at all); sums, means, maxima and minima; float; masked cells with non-finite values; programs that
 // must not pair (a group that needs the reduction's value before the map, a map at other subscripts, a reduction over
-// fewer indices, a three-factor product the pairwise planner may reorder); and the pair in tl::rl's CISPO gradient
-// program.
+// fewer indices, a three-factor product the pairwise planner may reorder); the pair in tl::rl's CISPO gradient
+// program; and the kernels' labels as a Kokkos tool sees them.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -381,4 +383,41 @@ TEST_CASE("tl::profile of a pair charges both to the map's group", "[exec][fusio
   CHECK(times[1].head == "L");
   CHECK(times[2].head == "G");
   REQUIRE(s[L]() == l);  // the profiled runs computed the same loss
+}
+
+namespace {
+std::vector<std::string>& kernel_names() {
+  static std::vector<std::string> names;
+  return names;
+}
+void record_kernel(const char* name, const std::uint32_t, std::uint64_t*) { kernel_names().emplace_back(name); }
+}  // namespace
+
+TEST_CASE("kernels carry their labels while a Kokkos tool listens, and none are built otherwise",
+          "[exec][multi-output]") {
+  tl::store s(loss_prog, tl::extents(p = 2, g = 3, t = 50));
+  set(s[a], random_values<double>(300, 31)), set(s[b], random_values<double>(300, 32));
+  set(s[m], random_values<double>(300, 33, 0.0, 1.0)), set(s[c], random_values<double>(6, 34));
+  set(s[n], random_values<double>(2, 35, 1.0, 2.0));
+  REQUIRE_FALSE(Kokkos::Tools::profileLibraryLoaded());
+  kernel_names().clear();
+  Kokkos::Tools::Experimental::set_begin_parallel_for_callback(record_kernel);
+  Kokkos::Tools::Experimental::set_begin_parallel_reduce_callback(record_kernel);
+  REQUIRE(Kokkos::Tools::profileLibraryLoaded());
+  tl::eval(loss_prog, s);
+  Kokkos::Tools::Experimental::set_begin_parallel_for_callback(nullptr);
+  Kokkos::Tools::Experimental::set_begin_parallel_reduce_callback(nullptr);
+  REQUIRE_FALSE(Kokkos::Tools::profileLibraryLoaded());
+  const auto& names = kernel_names();
+  const auto has = [&](const std::string& label) {
+    return std::find(names.begin(), names.end(), label) != names.end();
+  };
+  CHECK(has("tensorlogic::full reduction L + map G"));  // the pair's one pass
+  CHECK(has("tensorlogic::store L"));
+  for (const auto& name : names) CHECK(name.rfind("tensorlogic::", 0) == 0);
+  // with no tool the launches pass an empty label, and the results are the same
+  const double l = s[L]();
+  tl::eval(loss_prog, s);
+  CHECK(s[L]() == l);
+  CHECK(tl::detail::kernel_label("map", "G").empty());
 }

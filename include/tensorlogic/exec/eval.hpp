@@ -221,9 +221,20 @@ struct lhs_plain<ref<S, D...>> {
   static constexpr bool value = (index_type<D> && ...);
 };
 
-inline void fill_lhs_dims(exec::lhs_dim*, const plan::dims<>&, const long*, const std::string&, int) {}
+// A kernel's label for Kokkos's tools ("tensorlogic::map H"), built only while a tool is loaded: otherwise a launch
+// skips the string (a heap allocation or two for most labels, a few percent of a small equation's evaluation).
+inline std::string kernel_label(std::string_view what, std::string_view head, std::string_view and_what = {},
+                                std::string_view and_head = {}) {
+  if (!Kokkos::Tools::profileLibraryLoaded()) return {};
+  std::string label("tensorlogic::");
+  label.append(what).append(" ").append(head);
+  if (!and_what.empty()) label.append(" + ").append(and_what).append(" ").append(and_head);
+  return label;
+}
+
+inline void fill_lhs_dims(exec::lhs_dim*, const plan::dims<>&, const long*, std::string_view, int) {}
 template <class D, class... R>
-void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long* shape, const std::string& who, int k) {
+void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long* shape, std::string_view who, int k) {
   exec::lhs_dim& o = out[k];
   o.extent = shape[k];
   if constexpr (requires { d.head.offset; }) {
@@ -235,11 +246,12 @@ void fill_lhs_dims(exec::lhs_dim* out, const plan::dims<D, R...>& d, const long*
         o.kind = 1;
         ((o.pos = Pos), ...);
         if (a.coef[0] != 1)
-          throw error("in the equation for " + who + ": left-hand-side subscript " + std::to_string(k) +
-                      " scales its index by " + std::to_string(a.coef[0]) + "; only index + c and (index + c) / n are allowed");
+          throw error("in the equation for " + std::string(who) + ": left-hand-side subscript " +
+                      std::to_string(k) + " scales its index by " + std::to_string(a.coef[0]) +
+                      "; only index + c and (index + c) / n are allowed");
         if (a.divisor < 1)
-          throw error("in the equation for " + who + ": left-hand-side subscript " + std::to_string(k) +
-                      " divides by " + std::to_string(a.divisor));
+          throw error("in the equation for " + std::string(who) + ": left-hand-side subscript " +
+                      std::to_string(k) + " divides by " + std::to_string(a.divisor));
         o.offset = a.offset;
         o.divisor = a.divisor;
       }
@@ -358,8 +370,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
   k.rhs = rhs;
   k.out = out;
   k.mode = mode;
-  const std::string who(head_name);
-  fill_lhs_dims(k.dims, lhs_dims, shape, who, 0);
+  fill_lhs_dims(k.dims, lhs_dims, shape, head_name, 0);
   long cells = 1;
   for (int d = 0; d < rank; ++d) {
     if (k.dims[d].kind == 2) {
@@ -383,7 +394,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
     nk.mode = mode;
     for (int d = 0; d < rank; ++d) nk.extent[d] = k.dims[d].extent;
     nk.n = k.dims[rank - 1].extent;
-    Kokkos::parallel_for("tensorlogic::normalizer rows " + who,
+    Kokkos::parallel_for(kernel_label("normalizer rows", head_name),
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), nk);
     return;
   }
@@ -399,7 +410,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
     c.mode = mode;
     c.cells = cells;
     c.length = col_t::length(k.ctx);
-    Kokkos::parallel_for("tensorlogic::column reduction " + who,
+    Kokkos::parallel_for(kernel_label("column reduction", head_name),
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (cells + block - 1) / block), c);
     return;
   }
@@ -411,7 +422,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
       const long row = exec::flat_row_length<rhs_t>::get(k.ctx);
       k.inner = row >= 4096 ? 1 : 4096 / (row > 0 ? row : 1);
     }
-    Kokkos::parallel_for("tensorlogic::map " + who,
+    Kokkos::parallel_for(kernel_label("map", head_name),
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (cells + k.inner - 1) / k.inner),
                          k);
     return;
@@ -433,7 +444,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
     b.row = row;
     b.total_rows = cells / row;
     const long items = exec::broadcast_items<host>(row, b.total_rows, b.rows);
-    Kokkos::parallel_for("tensorlogic::broadcast rows " + who,
+    Kokkos::parallel_for(kernel_label("broadcast rows", head_name),
                          Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), b);
     return;
   }
@@ -462,11 +473,12 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
       f.row = row;
       f.total_rows = all / row;
       const long items = exec::broadcast_items<host>(row, f.total_rows, f.rows);
-      lane_reduce<op>("tensorlogic::full reduction " + who,
+      lane_reduce<op>(kernel_label("full reduction", head_name),
                       Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), f, value);
     }
     value = exec::lane_reducer<op, R>::finish(value, all);
-    Kokkos::parallel_for("tensorlogic::store " + who, Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
+    Kokkos::parallel_for(kernel_label("store", head_name),
+                         Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
                          exec::scalar_store<R, out_t>{k.out, value, mode});
     return;
   }
@@ -494,7 +506,7 @@ void launch_lowered(const Ctx& ctx, const Rhs& rhs, const LhsDims& lhs_dims, Out
       cells /= step;
     }
   }
-  Kokkos::parallel_for("tensorlogic::equation " + who,
+  Kokkos::parallel_for(kernel_label("equation", head_name),
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, cells), k);
 }
 
@@ -1147,12 +1159,11 @@ void launch_pair(const Prog& prog, Store& s, const Space& space) {
     k.row = row;
     k.total_rows = all / row;
     const long items = k.template items<host>();
-    lane_reduce<rop>("tensorlogic::full reduction " + std::string(eq_r::head::name.view()) + " + map " +
-                         std::string(eq_m::head::name.view()),
+    lane_reduce<rop>(kernel_label("full reduction", eq_r::head::name.view(), "map", eq_m::head::name.view()),
                      Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, items), k, value);
   }
   value = exec::lane_reducer<rop, R1>::finish(value, all);
-  Kokkos::parallel_for("tensorlogic::store " + std::string(eq_r::head::name.view()),
+  Kokkos::parallel_for(kernel_label("store", eq_r::head::name.view()),
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, 1),
                        exec::scalar_store<R1, out_r>{tensorlogic::get<slot_r>(s.views()).data(), value, exec::write_mode::assign});
 }
@@ -1435,7 +1446,7 @@ void launch_tiled(const Ctx& ctx, const typename Epi::rest_t& rest, const VF& vf
   if (league == 0) return;
   Kokkos::TeamPolicy<Space> policy(space, static_cast<int>(league), tiles::team);
   policy.set_scratch_size(0, Kokkos::PerTeam(static_cast<std::size_t>(kernel_t::shmem_bytes())));
-  Kokkos::parallel_for("tensorlogic::tiled gemm " + std::string(head_name), policy, k);
+  Kokkos::parallel_for(kernel_label("tiled gemm", head_name), policy, k);
 }
 
 // Runs C = f(P + Rest) (f and Rest optional, P the GEMM-shaped product of gemm_eq) on the tiled kernel into `out`.
@@ -1507,7 +1518,7 @@ void map_in_place(const View& v, std::string_view head_name, const Space& space)
   k.data = v.data();
   k.total = static_cast<long>(v.size());
   k.inner = host ? 4096 : 1;
-  Kokkos::parallel_for("tensorlogic::map " + std::string(head_name),
+  Kokkos::parallel_for(kernel_label("map", head_name),
                        Kokkos::RangePolicy<Space, Kokkos::IndexType<long>>(space, 0, (k.total + k.inner - 1) / k.inner),
                        k);
 }
@@ -1712,7 +1723,7 @@ struct runner {
           using head = typename std::remove_cvref_t<decltype(eq)>::head;
           constexpr std::size_t slot = static_cast<std::size_t>(Prog::slot_of(head::name.view()));
           exec::lhs_dim dims[head::rank > 0 ? head::rank : 1];
-          fill_lhs_dims(dims, plan::lower_lhs<Prog>(eq).subscripts, s.shape(slot).data(), std::string(head::name.view()), 0);
+          fill_lhs_dims(dims, plan::lower_lhs<Prog>(eq).subscripts, s.shape(slot).data(), head::name.view(), 0);
         }(),
         ...);
   }
