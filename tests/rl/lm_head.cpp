@@ -146,6 +146,8 @@ TEST_CASE("fused LM-head log-probabilities and gradients equal the unfused refer
     check_storage<float>(13, 8, 37, 5, vendor);    // chunks of 5 over 37: the last is partial
     check_storage<float>(6, 16, 40, 8, vendor);    // chunks divide the vocabulary
     check_storage<float>(4, 8, 9, 100, vendor);    // one chunk larger than the vocabulary
+    check_storage<float>(7, 32, 200, 48, vendor);  // chunks of whole 16-lane blocks, the last of 8 logits
+    check_storage<float>(5, 16, 111, 37, vendor);  // two 16-lane blocks and a tail in each chunk
     check_storage<double>(5, 8, 21, 4, vendor);
     check_storage<Kokkos::Experimental::half_t>(5, 8, 21, 6, vendor);
   }

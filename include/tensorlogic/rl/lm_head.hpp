@@ -74,6 +74,50 @@ void gemm(bool ta, bool tb, float alpha, const fview2<Space>& a, const fview2<Sp
                        gemm_kernel<Space>{a, b, c, ta, tb, alpha, beta, inner});
 }
 
+// One row's chunk of logits z[0, rows) folded into the running maximum mx, the running sum l = sum exp(z - mx) and,
+// with the entropy, t = sum exp(z - mx) z: the chunk's maximum first (exec::row_max), so the sums are rescaled once
+// per chunk rather than at every new maximum and the exponentials are independent of each other, summed in 16 lanes
+// (the kernels' fast_exp: a loop the host's cloned builds vectorize, where a running maximum kept the loop scalar,
+// one libm expf call per logit). A NaN logit makes the sums NaN; -Inf logits add 0.
+template <bool Entropy>
+KOKKOS_FORCEINLINE_FUNCTION void fold_lse_row(const float* z, const long rows, float& mx, float& l, float& t) {
+  const float chunk_max = exec::row_max(z, rows);
+  const float next = chunk_max > mx ? chunk_max : mx;
+  const float scale = exec::fast_exp(mx - next);
+  float ls[16], ts[16];
+  for (int u = 0; u < 16; ++u) ls[u] = ts[u] = 0.0f;
+  long j = 0;
+  for (; j + 16 <= rows; j += 16)
+    for (int u = 0; u < 16; ++u) {
+      const float e = exec::fast_exp(z[j + u] - next);
+      ls[u] += e;
+      if constexpr (Entropy) ts[u] += e * z[j + u];
+    }
+  for (; j < rows; ++j) {
+    const float e = exec::fast_exp(z[j] - next);
+    ls[0] += e;
+    if constexpr (Entropy) ts[0] += e * z[j];
+  }
+  for (int w = 8; w > 0; w /= 2)
+    for (int u = 0; u < w; ++u) {
+      ls[u] += ls[u + w];
+      ts[u] += ts[u + w];
+    }
+  l = l * scale + ls[0];
+  if constexpr (Entropy) t = t * scale + ts[0];
+  mx = next;
+}
+#if defined(TENSORLOGIC_EXP_CLONES)
+// The host's rows, compiled per instruction set (exec/math.hpp TENSORLOGIC_HOST_CLONES).
+TENSORLOGIC_HOST_CLONES inline void fold_lse_row_host(const float* z, const long rows, float& mx, float& l, float& t,
+                                                      const bool entropy) {
+  if (entropy)
+    fold_lse_row<true>(z, rows, mx, l, t);
+  else
+    fold_lse_row<false>(z, rows, mx, l, t);
+}
+#endif
+
 // Online logsumexp over one chunk of logits, and the sampled token's logit when it falls in the chunk. With the
 // entropy, also the running sum t = sum_v exp(z_v - max) z_v (rescaled with the sum when the maximum moves), so that
 // E_p[z] = t / l and the entropy is lse - E_p[z].
@@ -87,28 +131,50 @@ struct chunk_lse {
   KOKKOS_INLINE_FUNCTION void operator()(const long n) const {
     const long rows = static_cast<long>(z.extent(1));
     float mx = m(n), sum = l(n), tz = with_entropy ? t(n) : 0.0f;
-    for (long v = 0; v < rows; ++v) {
-      const float s = z(n, v);
-      if (s > mx) {
-        const float scale = exec::kmath::exp(mx - s);
-        sum = sum * scale;
-        tz = tz * scale;
-        mx = s;
-      }
-      const float e = exec::kmath::exp(s - mx);
-      sum += e;
-      tz += e * s;
-      if (static_cast<long>(tok(n)) == v0 + v) picked(n) = s;
-    }
+    const float* row = &z(n, 0);
+#if defined(TENSORLOGIC_EXP_CLONES)
+    fold_lse_row_host(row, rows, mx, sum, tz, with_entropy);
+#else
+    if (with_entropy)
+      fold_lse_row<true>(row, rows, mx, sum, tz);
+    else
+      fold_lse_row<false>(row, rows, mx, sum, tz);
+#endif
+    const long k = static_cast<long>(tok(n)) - v0;
+    if (k >= 0 && k < rows) picked(n) = row[k];
     m(n) = mx;
     l(n) = sum;
     if (with_entropy) t(n) = tz;
   }
 };
 
+// One row's dz[v] = g (delta(v, tok) - p) [- ge p (z - c)] with p = exp(z - lse) and c = lse - H, its exponentials
+// by the kernels' fast_exp in a loop the host's cloned builds vectorize (one libm expf call per logit before); the
+// token's g is added afterwards.
+template <bool Entropy>
+KOKKOS_FORCEINLINE_FUNCTION void dlogits_row(float* z, const long rows, const float lse, const float g, const float ge,
+                                             const float c) {
+  for (long v = 0; v < rows; ++v) {
+    const float zz = z[v], p = exec::fast_exp(zz - lse);
+    float dz = g * -p;
+    if constexpr (Entropy) dz -= ge * p * (zz - c);
+    z[v] = dz;
+  }
+}
+#if defined(TENSORLOGIC_EXP_CLONES)
+TENSORLOGIC_HOST_CLONES inline void dlogits_row_host(float* z, const long rows, const float lse, const float g,
+                                                     const float ge, const float c, const bool entropy) {
+  if (entropy)
+    dlogits_row<true>(z, rows, lse, g, ge, c);
+  else
+    dlogits_row<false>(z, rows, lse, g, ge, c);
+}
+#endif
+
 // dZ[n, v] = g[n] (delta(v0 + v, tok[n]) - p) with p = exp(z[n, v] - lse[n]), in place; with the entropy's upstream
-// gradient ge[n] also + ge[n] dH/dz = - ge[n] p (z[n, v] - (lse[n] - H[n])).
-template <class Space, class Tokens, class Lse, class Grad>
+// gradient ge[n] also + ge[n] dH/dz = - ge[n] p (z[n, v] - (lse[n] - H[n])). Rows: a row per work item (host spaces,
+// the row's loop vectorized), else a cell per work item (devices).
+template <class Space, class Tokens, class Lse, class Grad, bool Rows>
 struct chunk_dlogits {
   fview2<Space> z;
   Tokens tok;
@@ -118,14 +184,32 @@ struct chunk_dlogits {
   Lse entropy;
   Grad ge;
   bool with_entropy = false;
-  KOKKOS_INLINE_FUNCTION void operator()(const long flat) const {
+  KOKKOS_INLINE_FUNCTION void operator()(const long item) const {
     const long rows = static_cast<long>(z.extent(1));
-    const long n = flat / rows, v = flat % rows;
-    const float zz = z(n, v), ls = static_cast<float>(lse(n));
-    const float p = exec::kmath::exp(zz - ls);
-    float dz = static_cast<float>(g(n)) * ((static_cast<long>(tok(n)) == v0 + v ? 1.0f : 0.0f) - p);
-    if (with_entropy) dz -= static_cast<float>(ge(n)) * p * (zz - (ls - static_cast<float>(entropy(n))));
-    z(n, v) = dz;
+    const long n = Rows ? item : item / rows;
+    const float ls = static_cast<float>(lse(n)), gn = static_cast<float>(g(n));
+    const float gen = with_entropy ? static_cast<float>(ge(n)) : 0.0f;
+    const float c = with_entropy ? ls - static_cast<float>(entropy(n)) : 0.0f;
+    if constexpr (Rows) {
+      float* row = &z(n, 0);
+#if defined(TENSORLOGIC_EXP_CLONES)
+      dlogits_row_host(row, rows, ls, gn, gen, c, with_entropy);
+#else
+      if (with_entropy)
+        dlogits_row<true>(row, rows, ls, gn, gen, c);
+      else
+        dlogits_row<false>(row, rows, ls, gn, gen, c);
+#endif
+      const long k = static_cast<long>(tok(n)) - v0;
+      if (k >= 0 && k < rows) row[k] += gn;
+    } else {
+      const long v = item % rows;
+      const float zz = z(n, v);
+      const float p = exec::kmath::exp(zz - ls);
+      float dz = gn * ((static_cast<long>(tok(n)) == v0 + v ? 1.0f : 0.0f) - p);
+      if (with_entropy) dz -= gen * p * (zz - c);
+      z(n, v) = dz;
+    }
   }
 };
 
@@ -252,11 +336,12 @@ void lm_head_backward(const H& h, const W& w, const Tokens& tok, const Vec& lse,
     Kokkos::parallel_for("tensorlogic::lm_head W to fp32", Kokkos::RangePolicy<exec_space>(0, rows * d),
                          detail::to_float_rows<W, detail::fview2<space>>{w, wcv, v0, d});
     detail::gemm<space>(false, true, 1.0f, hf, wcv, 0.0f, zv);
-    Kokkos::parallel_for("tensorlogic::lm_head dlogits", Kokkos::RangePolicy<exec_space>(0, n * rows),
-                         detail::chunk_dlogits<space, Tokens, Vec, Vec>{zv, tok, lse, grad, v0,
-                                                                       entropy ? *entropy : lse,
-                                                                       grad_entropy ? *grad_entropy : grad,
-                                                                       entropy != nullptr});
+    constexpr bool by_rows = Kokkos::SpaceAccessibility<Kokkos::HostSpace, space>::accessible;
+    Kokkos::parallel_for("tensorlogic::lm_head dlogits", Kokkos::RangePolicy<exec_space>(0, by_rows ? n : n * rows),
+                         detail::chunk_dlogits<space, Tokens, Vec, Vec, by_rows>{zv, tok, lse, grad, v0,
+                                                                                entropy ? *entropy : lse,
+                                                                                grad_entropy ? *grad_entropy : grad,
+                                                                                entropy != nullptr});
     detail::gemm<space>(false, false, 1.0f, zv, wcv, v0 == 0 ? 0.0f : 1.0f, dhf);  // dH += dZ W
     detail::gemm<space>(true, false, 1.0f, zv, hf, 0.0f, dwv);                      // dW[chunk] = dZ^T H
     Kokkos::parallel_for("tensorlogic::lm_head store dW", Kokkos::RangePolicy<exec_space>(0, rows * d),
