@@ -150,6 +150,9 @@ TEST_CASE("fused LM-head log-probabilities and gradients equal the unfused refer
     check_storage<float>(5, 16, 111, 37, vendor);  // two 16-lane blocks and a tail in each chunk
     check_storage<double>(5, 8, 21, 4, vendor);
     check_storage<Kokkos::Experimental::half_t>(5, 8, 21, 6, vendor);
+#if KOKKOS_VERSION >= 40000
+    check_storage<Kokkos::Experimental::bhalf_t>(5, 8, 21, 6, vendor);  // bf16: Kokkos 4 and later
+#endif
   }
 }
 
